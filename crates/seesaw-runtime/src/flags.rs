@@ -121,8 +121,12 @@ pub fn rewrite_go_args(command: &clap::Command, args: Vec<String>) -> Vec<String
 
         // A Go boolean flag never takes the next argument as its value, but
         // clap would for an optional value, so spell the implied value out.
-        if let Some(implied) = known.and_then(|a| a.get_default_missing_values().first()) {
-            out.push(format!("--{name}={}", implied.to_string_lossy()));
+        // Every flag here with an optional value is a boolean.
+        let optional_value = known
+            .and_then(|a| a.get_num_args())
+            .is_some_and(|range| range.min_values() == 0);
+        if optional_value {
+            out.push(format!("--{name}=true"));
             continue;
         }
 
