@@ -2,10 +2,18 @@
 //!
 //! - [`pb`]: the cluster schema generated from `proto/config.proto`.
 //! - [`diag`]: positioned errors and warnings shared by every loader.
+//! - [`cluster`]: derivation of the typed model, with every semantic check.
+//! - [`model`]: the typed cluster model the daemons use.
+//! - [`cluster_text`]: the cluster.pb text-format parser.
+//! - [`text_spans`]: source positions of text-format fields.
 
 #![forbid(unsafe_code)]
 
+pub mod cluster;
+pub mod cluster_text;
 pub mod diag;
+pub mod model;
+pub mod text_spans;
 
 pub use diag::{Diagnostic, Position, Rejected, Severity};
 
