@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod cluster_text;
 pub mod diag;
 pub mod model;
+pub mod summary;
 pub mod text_spans;
 
 pub use diag::{Diagnostic, Position, Rejected, Severity};
