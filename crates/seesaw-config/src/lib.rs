@@ -12,6 +12,7 @@
 pub mod cluster;
 pub mod cluster_text;
 pub mod diag;
+pub mod goconf;
 pub mod model;
 pub mod summary;
 pub mod text_spans;
