@@ -25,7 +25,11 @@ pub struct NodeView {
 /// Counts the IPVS services a cluster asks for: one per VIP address and
 /// entry.
 pub fn service_count(cluster: &Cluster) -> usize {
-    cluster.vservers.values().map(|v| v.vips.len() * v.entries.len()).sum()
+    cluster
+        .vservers
+        .values()
+        .map(|v| v.vips.len() * v.entries.len())
+        .sum()
 }
 
 /// Renders the summary. `notes` and `warnings` are printed as they are,
@@ -56,34 +60,73 @@ pub fn render(view: &NodeView, cluster: &Cluster, notes: &[String], warnings: &[
 fn render_cluster(out: &mut String, view: &NodeView, cluster: &Cluster) {
     let optional = |ip: Option<String>| ip.unwrap_or_else(|| "not configured".to_string());
     let ha = match cluster.vip.status {
-        crate::model::HostStatus::Production | crate::model::HostStatus::Testing | crate::model::HostStatus::Building => "enabled",
+        crate::model::HostStatus::Production
+        | crate::model::HostStatus::Testing
+        | crate::model::HostStatus::Building => "enabled",
         _ => "disabled",
     };
 
     let _ = writeln!(out, "Cluster:         {}", view.site);
-    let _ = writeln!(out, "Cluster VIP:     {}", optional(view.cluster_vip_ipv4.map(|ip| ip.to_string())));
+    let _ = writeln!(
+        out,
+        "Cluster VIP:     {}",
+        optional(view.cluster_vip_ipv4.map(|ip| ip.to_string()))
+    );
     if let Some(ipv6) = view.cluster_vip_ipv6 {
         let _ = writeln!(out, "Cluster VIP v6:  {ipv6}");
     }
     let _ = writeln!(out, "VRID:            {}", view.vrid);
-    let _ = writeln!(out, "HA:              {ha} (seesaw_vip status {})", cluster.vip.status.as_str_name());
-    let _ = writeln!(out, "This node:       {}", describe_node(cluster, view.node_ipv4));
-    let _ = writeln!(out, "Peer:            {}", describe_node(cluster, view.peer_ipv4));
-    let _ = writeln!(out, "Interfaces:      node {}, LB {}", view.node_interface, view.lb_interface);
-    let servers = if view.config_servers.is_empty() { "none".to_string() } else { view.config_servers.join(", ") };
+    let _ = writeln!(
+        out,
+        "HA:              {ha} (seesaw_vip status {})",
+        cluster.vip.status.as_str_name()
+    );
+    let _ = writeln!(
+        out,
+        "This node:       {}",
+        describe_node(cluster, view.node_ipv4)
+    );
+    let _ = writeln!(
+        out,
+        "Peer:            {}",
+        describe_node(cluster, view.peer_ipv4)
+    );
+    let _ = writeln!(
+        out,
+        "Interfaces:      node {}, LB {}",
+        view.node_interface, view.lb_interface
+    );
+    let servers = if view.config_servers.is_empty() {
+        "none".to_string()
+    } else {
+        view.config_servers.join(", ")
+    };
     let _ = writeln!(out, "Config servers:  {servers}");
-    let _ = writeln!(out, "Anycast:         {}", if view.anycast_enabled { "enabled" } else { "disabled" });
+    let _ = writeln!(
+        out,
+        "Anycast:         {}",
+        if view.anycast_enabled {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
 }
 
 fn describe_node(cluster: &Cluster, ip: Option<Ipv4Addr>) -> String {
-    let Some(ip) = ip else { return "not configured".to_string() };
+    let Some(ip) = ip else {
+        return "not configured".to_string();
+    };
     match cluster.node_by_ipv4(ip) {
         Some(node) => {
             let state = match node.state {
                 NodeState::Unknown => "takes part in HA",
                 NodeState::Disabled => "HA disabled",
             };
-            format!("{} {ip} (priority {}, {state})", node.host.hostname, node.priority)
+            format!(
+                "{} {ip} (priority {}, {state})",
+                node.host.hostname, node.priority
+            )
         }
         None => format!("{ip} (not a node in the cluster configuration)"),
     }
@@ -102,8 +145,16 @@ fn render_vservers(out: &mut String, cluster: &Cluster) {
 }
 
 fn render_vserver(out: &mut String, vserver: &Vserver) {
-    let state = if vserver.enabled { "enabled" } else { "disabled" };
-    let fwm = if vserver.use_fwm { ", firewall mark" } else { "" };
+    let state = if vserver.enabled {
+        "enabled"
+    } else {
+        "disabled"
+    };
+    let fwm = if vserver.use_fwm {
+        ", firewall mark"
+    } else {
+        ""
+    };
     let _ = writeln!(out, "  {} ({state}{fwm})", vserver.name);
     for vip in &vserver.vips {
         let _ = writeln!(out, "    VIP {vip}");
@@ -111,11 +162,21 @@ fn render_vserver(out: &mut String, vserver: &Vserver) {
 
     let shared_checks = check_list(vserver.healthchecks.values());
     for vip in &vserver.vips {
-        for entry in vserver.entries.values() {
-            let address = if vip.ip.is_ipv6() { format!("[{}]", vip.ip) } else { vip.ip.to_string() };
+        let mut entries: Vec<_> = vserver.entries.values().collect();
+        entries.sort_by_key(|e| (e.port, e.protocol));
+        for entry in entries {
+            let address = if vip.ip.is_ipv6() {
+                format!("[{}]", vip.ip)
+            } else {
+                vip.ip.to_string()
+            };
             let mut checks = check_list(entry.healthchecks.values());
             if !shared_checks.is_empty() {
-                checks = if checks.is_empty() { shared_checks.clone() } else { format!("{checks}, {shared_checks}") };
+                checks = if checks.is_empty() {
+                    shared_checks.clone()
+                } else {
+                    format!("{checks}, {shared_checks}")
+                };
             }
             if checks.is_empty() {
                 checks = "none".to_string();
@@ -144,16 +205,31 @@ fn render_vserver(out: &mut String, vserver: &Vserver) {
         out,
         "    Backends ({}): {}",
         backends.len(),
-        if backends.is_empty() { "none".to_string() } else { backends.join(", ") }
+        if backends.is_empty() {
+            "none".to_string()
+        } else {
+            backends.join(", ")
+        }
     );
     if !vserver.access_grants.is_empty() {
         let grants: Vec<&String> = vserver.access_grants.keys().collect();
-        let _ = writeln!(out, "    Access grants: {}", grants.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "    Access grants: {}",
+            grants
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }
 
 fn check_list<'a>(checks: impl Iterator<Item = &'a Healthcheck>) -> String {
-    checks.map(|c| format!("{} ({})", c.name, c.mode)).collect::<Vec<_>>().join(", ")
+    checks
+        .map(|c| format!("{} ({})", c.name, c.mode))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn render_extras(out: &mut String, cluster: &Cluster) {
@@ -170,34 +246,66 @@ fn render_extras(out: &mut String, cluster: &Cluster) {
                 vlan.host.hostname,
                 addresses.join(" "),
                 plural((vlan.vip_count.ipv4 + vlan.vip_count.ipv6) as usize, "VIP"),
-                plural((vlan.backend_count.ipv4 + vlan.backend_count.ipv6) as usize, "backend"),
+                plural(
+                    (vlan.backend_count.ipv4 + vlan.backend_count.ipv6) as usize,
+                    "backend"
+                ),
             );
         }
     }
 
     if !cluster.vip_subnets.is_empty() {
         let subnets: Vec<&String> = cluster.vip_subnets.keys().collect();
-        let _ = writeln!(out, "Dedicated VIP subnets: {}", subnets.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+        let _ = writeln!(
+            out,
+            "Dedicated VIP subnets: {}",
+            subnets
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if cluster.bgp_remote_asn != 0 || !cluster.bgp_peers.is_empty() {
         let peers: Vec<String> = cluster
             .bgp_peers
             .values()
-            .map(|p| format!("{} {}", p.hostname, p.ips().map(|ip| ip.to_string()).collect::<Vec<_>>().join(" ")))
+            .map(|p| {
+                format!(
+                    "{} {}",
+                    p.hostname,
+                    p.ips()
+                        .map(|ip| ip.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            })
             .collect();
         let _ = writeln!(
             out,
             "BGP: local AS {}, remote AS {}, peers: {}",
             cluster.bgp_local_asn,
             cluster.bgp_remote_asn,
-            if peers.is_empty() { "none".to_string() } else { peers.join(", ") }
+            if peers.is_empty() {
+                "none".to_string()
+            } else {
+                peers.join(", ")
+            }
         );
     }
     if !cluster.access_groups.is_empty() {
-        let groups: Vec<String> = cluster.access_groups.iter().map(|(name, members)| format!("{name} ({})", plural(members.len(), "member"))).collect();
+        let groups: Vec<String> = cluster
+            .access_groups
+            .iter()
+            .map(|(name, members)| format!("{name} ({})", plural(members.len(), "member")))
+            .collect();
         let _ = writeln!(out, "Access groups: {}", groups.join(", "));
     }
     if !cluster.status.warnings.is_empty() {
-        let _ = writeln!(out, "Misconfigured vservers: {}", cluster.status.warnings.join("; "));
+        let _ = writeln!(
+            out,
+            "Misconfigured vservers: {}",
+            cluster.status.warnings.join("; ")
+        );
     }
 }

@@ -49,7 +49,10 @@ fn defaults_match_seesaw() {
     assert_eq!(entry.scheduler, Scheduler::Wlc);
     assert_eq!(entry.mode, ForwardingMode::Dsr);
     let check = &entry.healthchecks["TCP/80_0"];
-    assert_eq!(check.port, 80, "entry-level checks default to the entry port");
+    assert_eq!(
+        check.port, 80,
+        "entry-level checks default to the entry port"
+    );
     assert_eq!(check.mode, HealthcheckMode::Plain);
     assert_eq!(check.interval, Duration::from_secs(10));
     assert_eq!(check.timeout, Duration::from_secs(5));
@@ -57,7 +60,13 @@ fn defaults_match_seesaw() {
     assert_eq!(web.backends["web1"].weight, 1);
     assert!(web.backends["web1"].enabled);
     assert!(web.enabled);
-    assert_eq!(web.vips, vec![Vip { ip: "192.0.2.10".parse().unwrap(), vip_type: VipType::Unicast }]);
+    assert_eq!(
+        web.vips,
+        vec![Vip {
+            ip: "192.0.2.10".parse().unwrap(),
+            vip_type: VipType::Unicast
+        }]
+    );
 }
 
 #[test]
@@ -93,8 +102,13 @@ node: < fqdn: "lb3." ipv4: "192.0.2.4/24" >
 #[test]
 fn seesaw_vip_without_status_is_rejected() {
     let text = "seesaw_vip: < fqdn: \"vip.\" >\nnode: < fqdn: \"lb1.\" ipv4: \"192.0.2.2/24\" >\n";
-    let error = load_cluster_text(Path::new("cluster.pb"), text, &context()).unwrap_err().to_string();
-    assert!(error.starts_with("cluster.pb:1:13: seesaw_vip has no status"), "{error}");
+    let error = load_cluster_text(Path::new("cluster.pb"), text, &context())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("cluster.pb:1:13: seesaw_vip has no status"),
+        "{error}"
+    );
     assert!(error.contains("status: PRODUCTION"), "{error}");
 }
 
@@ -109,26 +123,40 @@ fn template_placeholder_address_is_rejected() {
 #[test]
 fn bare_address_without_prefix_is_rejected() {
     let error = load(&vserver("web", "192.0.2.10", "")).unwrap_err();
-    assert!(error.contains("has no prefix length: write 192.0.2.10/32"), "{error}");
+    assert!(
+        error.contains("has no prefix length: write 192.0.2.10/32"),
+        "{error}"
+    );
 }
 
 #[test]
 fn address_in_wrong_family_field_is_rejected() {
     let error = load(&vserver("web", "2001:db8::10/64", "")).unwrap_err();
-    assert!(error.contains("an IPv6 address: move it to the ipv6 field"), "{error}");
+    assert!(
+        error.contains("an IPv6 address: move it to the ipv6 field"),
+        "{error}"
+    );
 }
 
 #[test]
 fn vserver_on_cluster_vip_is_rejected() {
     let error = load(&vserver("web", "192.0.2.1/24", "")).unwrap_err();
-    assert!(error.contains("vserver 'web' uses 192.0.2.1, the cluster VIP (vip_ipv4 in seesaw.cfg)"), "{error}");
+    assert!(
+        error.contains("vserver 'web' uses 192.0.2.1, the cluster VIP (vip_ipv4 in seesaw.cfg)"),
+        "{error}"
+    );
 }
 
 #[test]
 fn duplicate_backend_address_is_rejected() {
     let extra = "  backend: < host: < fqdn: \"web2\" ipv4: \"192.0.2.50/24\" > >\n";
     let error = load(&vserver("web", "192.0.2.10/24", extra)).unwrap_err();
-    assert!(error.contains("backends 'web1' and 'web2' of vserver 'web' both have the address 192.0.2.50"), "{error}");
+    assert!(
+        error.contains(
+            "backends 'web1' and 'web2' of vserver 'web' both have the address 192.0.2.50"
+        ),
+        "{error}"
+    );
     assert!(error.starts_with("cluster.pb:11:"), "{error}");
 }
 
@@ -136,14 +164,29 @@ fn duplicate_backend_address_is_rejected() {
 fn duplicate_backend_name_is_a_warning() {
     let extra = "  backend: < host: < fqdn: \"web1\" ipv4: \"192.0.2.51/24\" > >\n";
     let loaded = load(&vserver("web", "192.0.2.10/24", extra)).unwrap();
-    assert_eq!(loaded.cluster.vservers["web"].backends["web1"].host.ipv4.unwrap().addr().to_string(), "192.0.2.50");
-    assert!(loaded.warnings[0].to_string().contains("backend 'web1' appears twice"));
+    assert_eq!(
+        loaded.cluster.vservers["web"].backends["web1"]
+            .host
+            .ipv4
+            .unwrap()
+            .addr()
+            .to_string(),
+        "192.0.2.50"
+    );
+    assert!(
+        loaded.warnings[0]
+            .to_string()
+            .contains("backend 'web1' appears twice")
+    );
 }
 
 #[test]
 fn unicast_vip_outside_lb_networks_is_rejected() {
     let error = load(&vserver("web", "198.51.100.10/24", "")).unwrap_err();
-    assert!(error.contains("VIP 198.51.100.10 of vserver 'web' is outside every network"), "{error}");
+    assert!(
+        error.contains("VIP 198.51.100.10 of vserver 'web' is outside every network"),
+        "{error}"
+    );
     assert!(error.contains("(192.0.2.0/24)"), "{error}");
 }
 
@@ -166,34 +209,65 @@ fn dedicated_and_anycast_vips_need_no_network() {
         vserver("anycast", "192.168.255.1/32", "")
     );
     let loaded = load(&body).unwrap();
-    assert_eq!(loaded.cluster.vservers["dedicated"].vips[0].vip_type, VipType::Dedicated);
-    assert_eq!(loaded.cluster.vservers["anycast"].vips[0].vip_type, VipType::Anycast);
-    assert_eq!(loaded.cluster.vservers["anycast"].vips[0].to_string(), "192.168.255.1 (Anycast)");
+    assert_eq!(
+        loaded.cluster.vservers["dedicated"].vips[0].vip_type,
+        VipType::Dedicated
+    );
+    assert_eq!(
+        loaded.cluster.vservers["anycast"].vips[0].vip_type,
+        VipType::Anycast
+    );
+    assert_eq!(
+        loaded.cluster.vservers["anycast"].vips[0].to_string(),
+        "192.168.255.1 (Anycast)"
+    );
 }
 
 #[test]
 fn node_ipv4_missing_from_cluster_is_rejected() {
     let mut context = context();
     context.node_ipv4 = Some("192.0.2.9".parse().unwrap());
-    let text = format!("{HEAD}");
-    let error = load_cluster_text(Path::new("cluster.pb"), &text, &context).unwrap_err().to_string();
-    assert!(error.contains("node_ipv4 192.0.2.9 from seesaw.cfg is not a node of this cluster"), "{error}");
+    let error = load_cluster_text(Path::new("cluster.pb"), HEAD, &context)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("node_ipv4 192.0.2.9 from seesaw.cfg is not a node of this cluster"),
+        "{error}"
+    );
     assert!(error.contains("lb1. (192.0.2.2)"), "{error}");
 }
 
 #[test]
 fn zero_interval_is_rejected() {
-    let text = vserver("web", "192.0.2.10/24", "").replace("healthcheck: < type: TCP >", "healthcheck: < type: TCP interval: 0 >");
+    let text = vserver("web", "192.0.2.10/24", "").replace(
+        "healthcheck: < type: TCP >",
+        "healthcheck: < type: TCP interval: 0 >",
+    );
     let error = load(&text).unwrap_err();
-    assert!(error.contains("healthcheck interval 0 in vserver 'web' must be at least 1 second"), "{error}");
+    assert!(
+        error.contains("healthcheck interval 0 in vserver 'web' must be at least 1 second"),
+        "{error}"
+    );
 }
 
 #[test]
 fn out_of_range_values_are_rejected() {
     for (from, to, expected) in [
-        ("port: 80", "port: 70000", "port 70000 in vserver 'web' is out of range"),
-        ("port: 80", "port: 80 server_low_watermark: 1.5", "server_low_watermark 1.5 in vserver 'web' is not a fraction"),
-        ("port: 80", "port: 80 persistence: -1", "persistence -1 in vserver 'web' is negative"),
+        (
+            "port: 80",
+            "port: 70000",
+            "port 70000 in vserver 'web' is out of range",
+        ),
+        (
+            "port: 80",
+            "port: 80 server_low_watermark: 1.5",
+            "server_low_watermark 1.5 in vserver 'web' is not a fraction",
+        ),
+        (
+            "port: 80",
+            "port: 80 persistence: -1",
+            "persistence -1 in vserver 'web' is negative",
+        ),
     ] {
         let text = vserver("web", "192.0.2.10/24", "").replacen(from, to, 1);
         let error = load(&text).unwrap_err();
@@ -203,21 +277,34 @@ fn out_of_range_values_are_rejected() {
 
 #[test]
 fn vlan_id_out_of_range_is_rejected() {
-    let error = load("vlan: < vlan_id: 5000 host: < fqdn: \"v\" ipv4: \"198.51.100.2/24\" > >\n").unwrap_err();
+    let error = load("vlan: < vlan_id: 5000 host: < fqdn: \"v\" ipv4: \"198.51.100.2/24\" > >\n")
+        .unwrap_err();
     assert!(error.contains("vlan_id 5000 is out of range"), "{error}");
 }
 
 #[test]
 fn duplicate_nodes_subnets_and_vlans_are_rejected() {
     for (body, expected) in [
-        ("node: < fqdn: \"lb1.\" ipv4: \"192.0.2.7/24\" >\n", "node 'lb1.' is listed twice"),
-        ("dedicated_vip_subnet: \"203.0.113.0/24\"\ndedicated_vip_subnet: \"203.0.113.9/24\"\n", "dedicated_vip_subnet 203.0.113.0/24 is listed twice"),
+        (
+            "node: < fqdn: \"lb1.\" ipv4: \"192.0.2.7/24\" >\n",
+            "node 'lb1.' is listed twice",
+        ),
+        (
+            "dedicated_vip_subnet: \"203.0.113.0/24\"\ndedicated_vip_subnet: \"203.0.113.9/24\"\n",
+            "dedicated_vip_subnet 203.0.113.0/24 is listed twice",
+        ),
         (
             "vlan: < vlan_id: 7 host: < fqdn: \"a\" > >\nvlan: < vlan_id: 7 host: < fqdn: \"b\" > >\n",
             "VLAN 7 is defined twice",
         ),
-        ("bgp_peer: < fqdn: \"r1\" >\nbgp_peer: < fqdn: \"r1\" >\n", "BGP peer 'r1' is listed twice"),
-        ("access_groups: < name: \"g\" >\naccess_groups: < name: \"g\" >\n", "access group 'g' is defined twice"),
+        (
+            "bgp_peer: < fqdn: \"r1\" >\nbgp_peer: < fqdn: \"r1\" >\n",
+            "BGP peer 'r1' is listed twice",
+        ),
+        (
+            "access_groups: < name: \"g\" >\naccess_groups: < name: \"g\" >\n",
+            "access group 'g' is defined twice",
+        ),
     ] {
         let error = load(body).unwrap_err();
         assert!(error.contains(expected), "{body}: {error}");
@@ -226,18 +313,26 @@ fn duplicate_nodes_subnets_and_vlans_are_rejected() {
 
 #[test]
 fn two_vservers_on_one_service_are_rejected() {
-    let body = format!("{}{}", vserver("a", "192.0.2.10/24", ""), vserver("b", "192.0.2.10/24", ""));
+    let body = format!(
+        "{}{}",
+        vserver("a", "192.0.2.10/24", ""),
+        vserver("b", "192.0.2.10/24", "")
+    );
     let error = load(&body).unwrap_err();
-    assert!(error.contains("vservers 'a' and 'b' both serve 192.0.2.10:80/TCP"), "{error}");
+    assert!(
+        error.contains("vservers 'a' and 'b' both serve 192.0.2.10:80/TCP"),
+        "{error}"
+    );
 }
 
 #[test]
 fn fwm_vserver_without_entries_is_rejected() {
-    let text = format!(
-        "vserver: < name: \"f\" entry_address: < fqdn: \"f\" ipv4: \"192.0.2.10/24\" > rp: \"r\" use_fwm: true >\n"
+    let text = "vserver: < name: \"f\" entry_address: < fqdn: \"f\" ipv4: \"192.0.2.10/24\" > rp: \"r\" use_fwm: true >\n";
+    let error = load(text).unwrap_err();
+    assert!(
+        error.contains("vserver 'f' sets use_fwm but has no vserver_entry"),
+        "{error}"
     );
-    let error = load(&text).unwrap_err();
-    assert!(error.contains("vserver 'f' sets use_fwm but has no vserver_entry"), "{error}");
 }
 
 #[test]
@@ -250,25 +345,46 @@ fn checks_named_by_type_and_port() {
     let loaded = load(&vserver("web", "192.0.2.10/24", extra)).unwrap();
     let names: Vec<&String> = loaded.cluster.vservers["web"].healthchecks.keys().collect();
     // HTTP and HTTPS on one port keep separate names instead of colliding.
-    assert_eq!(names, ["HTTP/443_0", "HTTP/443_1", "HTTPS/443_0", "TCP_TLS/443_0"]);
-    assert_eq!(loaded.cluster.vservers["web"].healthchecks["HTTP/443_1"].send, "/b");
+    assert_eq!(
+        names,
+        ["HTTP/443_0", "HTTP/443_1", "HTTPS/443_0", "TCP_TLS/443_0"]
+    );
+    assert_eq!(
+        loaded.cluster.vservers["web"].healthchecks["HTTP/443_1"].send,
+        "/b"
+    );
 }
 
 #[test]
 fn vserver_level_check_without_port_warns() {
     let extra = "  healthcheck: < type: HTTP >\n";
     let loaded = load(&vserver("web", "192.0.2.10/24", extra)).unwrap();
-    assert_eq!(loaded.cluster.vservers["web"].healthchecks["HTTP/0_0"].port, 0);
-    assert!(loaded.warnings.iter().any(|w| w.to_string().contains("probes port 0")));
+    assert_eq!(
+        loaded.cluster.vservers["web"].healthchecks["HTTP/0_0"].port,
+        0
+    );
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("probes port 0"))
+    );
 }
 
 #[test]
 fn watermarks_follow_seesaw() {
-    let text = vserver("web", "192.0.2.10/24", "").replacen("port: 80", "port: 80 server_low_watermark: 0.3", 1);
+    let text = vserver("web", "192.0.2.10/24", "").replacen(
+        "port: 80",
+        "port: 80 server_low_watermark: 0.3",
+        1,
+    );
     let loaded = load(&text).unwrap();
     let entry = &loaded.cluster.vservers["web"].entries["80/TCP"];
     assert_eq!(entry.low_watermark, 0.3);
-    assert_eq!(entry.high_watermark, 0.3, "the high watermark is at least the low one");
+    assert_eq!(
+        entry.high_watermark, 0.3,
+        "the high watermark is at least the low one"
+    );
 }
 
 #[test]
@@ -285,7 +401,10 @@ fn backend_status_rules() {
 
 #[test]
 fn disabled_entry_address_disables_vserver() {
-    let text = vserver("web", "192.0.2.10/24", "").replace("ipv4: \"192.0.2.10/24\"", "ipv4: \"192.0.2.10/24\" status: BUILDING");
+    let text = vserver("web", "192.0.2.10/24", "").replace(
+        "ipv4: \"192.0.2.10/24\"",
+        "ipv4: \"192.0.2.10/24\" status: BUILDING",
+    );
     let loaded = load(&text).unwrap();
     assert!(!loaded.cluster.vservers["web"].enabled);
 }
@@ -299,24 +418,45 @@ misconfigured_vserver: < name: "a" >
     let loaded = load(body).unwrap();
     let status = &loaded.cluster.status;
     assert_eq!(status.last_update, Some(1447906527));
-    assert_eq!(status.attributes, vec![("source".to_string(), "git".to_string())]);
-    assert_eq!(status.warnings, vec!["a: ".to_string(), "z: bad".to_string()]);
+    assert_eq!(
+        status.attributes,
+        vec![("source".to_string(), "git".to_string())]
+    );
+    assert_eq!(
+        status.warnings,
+        vec!["a: ".to_string(), "z: bad".to_string()]
+    );
 }
 
 #[test]
 fn dsr_with_only_plain_checks_gets_one_note() {
-    let body = format!("{}{}", vserver("a", "192.0.2.10/24", ""), vserver("b", "192.0.2.11/24", ""));
+    let body = format!(
+        "{}{}",
+        vserver("a", "192.0.2.10/24", ""),
+        vserver("b", "192.0.2.11/24", "")
+    );
     let loaded = load(&body).unwrap();
     assert_eq!(loaded.notes.len(), 1);
-    assert!(loaded.notes[0].contains("2 DSR services with only PLAIN checks: a 80/TCP, b 80/TCP"), "{}", loaded.notes[0]);
+    assert!(
+        loaded.notes[0].contains("2 DSR services with only PLAIN checks: a 80/TCP, b 80/TCP"),
+        "{}",
+        loaded.notes[0]
+    );
     assert!(loaded.warnings.is_empty());
 }
 
 #[test]
 fn errors_come_in_file_order() {
-    let body = format!("{}{}", vserver("a", "$A/$B", ""), vserver("b", "10.1.1.1", ""));
+    let body = format!(
+        "{}{}",
+        vserver("a", "$A/$B", ""),
+        vserver("b", "10.1.1.1", "")
+    );
     let error = load(&body).unwrap_err();
     let lines: Vec<&str> = error.lines().collect();
     assert_eq!(lines.len(), 2, "{error}");
-    assert!(lines[0].contains("$A/$B") && lines[1].contains("10.1.1.1"), "{error}");
+    assert!(
+        lines[0].contains("$A/$B") && lines[1].contains("10.1.1.1"),
+        "{error}"
+    );
 }
