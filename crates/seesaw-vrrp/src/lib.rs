@@ -1,0 +1,1 @@
+//! VRRPv3 advertisements and the HA state machine.
