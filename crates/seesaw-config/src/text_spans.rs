@@ -44,7 +44,7 @@ impl SpanIndex {
             next: 0,
             index: SpanIndex::default(),
         };
-        builder.message_body("");
+        builder.message_body("", 0);
         builder.index
     }
 
@@ -88,6 +88,12 @@ impl SpanIndex {
     }
 }
 
+/// Message nesting depth up to which positions are recorded. The schema
+/// nests at most four messages (Cluster, Vserver, VserverEntry,
+/// Healthcheck), so deeper text never parses. The limit keeps the recursion
+/// of the walk within the stack on hostile input.
+const MAX_DEPTH: usize = 64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Token {
     Ident,
@@ -119,19 +125,19 @@ impl Builder<'_> {
 
     /// Reads fields until the closing bracket of the current message or the
     /// end of input. Returns when a `Close` token is next (not consumed).
-    fn message_body(&mut self, prefix: &str) {
+    fn message_body(&mut self, prefix: &str, depth: usize) {
         let mut counts: HashMap<String, usize> = HashMap::new();
         while let Some(token) = self.peek() {
             match token {
                 Token::Close => return,
-                Token::Ident => self.field(prefix, &mut counts),
+                Token::Ident => self.field(prefix, depth, &mut counts),
                 // Stray tokens: skip them so the rest still gets indexed.
                 _ => self.next += 1,
             }
         }
     }
 
-    fn field(&mut self, prefix: &str, counts: &mut HashMap<String, usize>) {
+    fn field(&mut self, prefix: &str, depth: usize, counts: &mut HashMap<String, usize>) {
         let (_, start, end) = self.tokens[self.next];
         let name = self.text[start..end].to_string();
         let name_position = self.position(self.next);
@@ -149,12 +155,19 @@ impl Builder<'_> {
                         self.next += 1;
                         break;
                     }
-                    Token::Separator => self.next += 1,
-                    _ => self.value(prefix, &name, name_position, counts),
+                    // A bracket that closes the enclosing message ends an
+                    // unterminated list too.
+                    Token::Close => break,
+                    Token::Open | Token::Scalar | Token::Ident => {
+                        self.value(prefix, depth, &name, name_position, counts)
+                    }
+                    // Anything else cannot start a value. Skip it, because
+                    // value() would consume nothing and the loop would spin.
+                    Token::Separator | Token::Colon | Token::ListOpen => self.next += 1,
                 }
             }
         } else {
-            self.value(prefix, &name, name_position, counts);
+            self.value(prefix, depth, &name, name_position, counts);
         }
 
         if self.peek() == Some(Token::Separator) {
@@ -166,6 +179,7 @@ impl Builder<'_> {
     fn value(
         &mut self,
         prefix: &str,
+        depth: usize,
         name: &str,
         name_position: Position,
         counts: &mut HashMap<String, usize>,
@@ -188,9 +202,10 @@ impl Builder<'_> {
         );
 
         match self.peek() {
+            Some(Token::Open) if depth >= MAX_DEPTH => self.skip_message(),
             Some(Token::Open) => {
                 self.next += 1;
-                self.message_body(&path);
+                self.message_body(&path, depth + 1);
                 if self.peek() == Some(Token::Close) {
                     let closing = self.position(self.next);
                     self.index.closings.push((closing, path));
@@ -206,6 +221,25 @@ impl Builder<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Consumes a message value, from its opening bracket up to and including
+    /// the matching closing bracket or the end of input, without recursion.
+    fn skip_message(&mut self) {
+        let mut open = 0usize;
+        while let Some(token) = self.peek() {
+            self.next += 1;
+            match token {
+                Token::Open => open += 1,
+                Token::Close => {
+                    open -= 1;
+                    if open == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }
@@ -367,8 +401,19 @@ mod tests {
             "x: 'a\\",
             "é: ü",
             ">>> a { b: [1,,] }",
+            "a: [>",
+            "a: [:",
+            "a: [[",
+            "a < b: [ > c: 1",
         ] {
             SpanIndex::build(text);
         }
+    }
+
+    #[test]
+    fn deep_nesting_stays_on_the_stack() {
+        let text = "a <".repeat(100_000);
+        let index = SpanIndex::build(&text);
+        assert!(index.get("a[0].a[0]").is_some());
     }
 }
