@@ -50,7 +50,7 @@ pub struct Entry {
     pub value: String,
     pub key_position: Position,
     /// The first character of the value. For an empty value, the column
-    /// after the separator and the spaces that follow it.
+    /// just after the separator.
     pub position: Position,
     /// Key positions of earlier assignments of the same key in the same
     /// section, which this one replaced, in file order.
@@ -154,6 +154,8 @@ pub struct GoconfError {
     pub position: Position,
     /// The trimmed line.
     pub text: String,
+    /// The lower-cased name of the section the line is in.
+    pub section: String,
 }
 
 impl GoconfError {
@@ -165,18 +167,19 @@ impl GoconfError {
     fn message(&self) -> String {
         match self.kind {
             ReadErrorKind::UnparsableLine => {
-                let mut message = format!(
-                    "cannot parse {:?}: write key = value, a [section] header or a comment \
-                     starting with # (a line without = or : only continues the value of \
-                     an option above it, and this section has none yet)",
-                    self.text
-                );
                 if self.position.line == 1 && self.text.starts_with('\u{feff}') {
-                    message.push_str(
-                        "; the file starts with a UTF-8 byte order mark, so save it without one",
+                    return format!(
+                        "cannot parse {:?} because the file starts with a UTF-8 byte order \
+                         mark: save the file without it",
+                        self.text
                     );
                 }
-                message
+                format!(
+                    "cannot parse {:?}: write it as key = value. A line without = or : \
+                     continues the value of the option above it, but [{}] has no option \
+                     before this line.",
+                    self.text, self.section
+                )
             }
             ReadErrorKind::EmptySectionName { header_line } => format!(
                 "cannot read {:?} because the section header [] on line {header_line} has \
@@ -351,6 +354,7 @@ impl GoConf {
                     },
                     position,
                     text: line.to_string(),
+                    section: String::new(),
                 });
                 continue;
             }
@@ -382,6 +386,7 @@ impl GoConf {
                         kind: ReadErrorKind::UnparsableLine,
                         position,
                         text: line.to_string(),
+                        section: section.clone(),
                     }),
                 },
             }
@@ -939,9 +944,19 @@ impl Findings {
     }
 }
 
+/// Reads `path` and parses it with `parse`, which names the file in its
+/// messages.
+pub(crate) fn load_file<T>(
+    path: &Path,
+    parse: impl FnOnce(&Path, &str) -> Result<T, Rejected>,
+) -> Result<T, Rejected> {
+    let text = read_text(path)?;
+    parse(path, &text)
+}
+
 /// Reads a configuration file as UTF-8, or returns one error naming the
 /// file and the OS error.
-pub(crate) fn read_text(path: &Path) -> Result<String, Rejected> {
+fn read_text(path: &Path) -> Result<String, Rejected> {
     let bytes = std::fs::read(path).map_err(|error| {
         Rejected(vec![Diagnostic::error(
             path,
@@ -964,12 +979,15 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Rejected> {
 }
 
 /// Returns the name in `known` closest to `name`, if it is close enough to be a
-/// likely typo: at most two edits, and fewer than half its length.
+/// likely typo: at most two edits, and fewer than half the length of the
+/// longer of the two names.
 fn closest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
     known
         .iter()
         .map(|candidate| (strsim::damerau_levenshtein(name, candidate), *candidate))
-        .filter(|&(distance, candidate)| distance <= 2 && distance * 2 < candidate.len())
+        .filter(|&(distance, candidate)| {
+            distance <= 2 && distance * 2 < name.len().max(candidate.len())
+        })
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, candidate)| candidate)
 }
@@ -1099,6 +1117,7 @@ mod tests {
         assert_eq!(closest("clsuter", &known), Some("cluster"));
         assert_eq!(closest("vlan", &known), None);
         assert_eq!(closest("ab", &["lb"]), None);
+        assert_eq!(closest("lbb", &["node", "lb"]), Some("lb"));
     }
 
     #[test]

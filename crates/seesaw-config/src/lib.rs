@@ -14,8 +14,10 @@ pub mod cluster_text;
 pub mod diag;
 pub mod goconf;
 pub mod model;
+pub mod node_config;
 pub mod summary;
 pub mod text_spans;
+pub mod watchdog_config;
 
 pub use diag::{Diagnostic, Position, Rejected, Severity};
 
