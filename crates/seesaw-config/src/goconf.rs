@@ -1,10 +1,11 @@
 //! A reader for the INI dialect of `github.com/dlintw/goconf`, the library
 //! that Seesaw v2 uses for `seesaw.cfg` and `watchdog.cfg`.
 //!
-//! The reader accepts and rejects exactly what goconf (the 2012 revision
-//! that Seesaw pins) accepts and rejects, and returns the same values, so a
-//! file behaves the same under both. A differential test runs goconf itself
-//! over the test fixtures and generated files and compares the results.
+//! The reader accepts and rejects what goconf (commit dcc0709 of 2012,
+//! which Seesaw's go.mod pins) accepts and rejects, and returns the same
+//! values, so a file behaves the same under both. A differential test runs
+//! goconf itself over the test fixtures and generated files and compares
+//! the results. The known exceptions are noted at `go_lower`.
 //!
 //! The dialect:
 //! - Each line is trimmed of Unicode white space. Empty lines, lines that
