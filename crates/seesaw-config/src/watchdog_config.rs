@@ -113,11 +113,9 @@ impl WatchdogConfig {
                  [<service>] section with binary = <path>",
             );
         }
-        findings.warn_unused_defaults(|key| {
-            SERVICE_OPTIONS
-                .contains(&key)
-                .then_some("the service it belongs to")
-        });
+        // Service options belong to a service section, whose name the
+        // loader cannot guess, so the hint names no section.
+        findings.warn_unused_defaults(|_| None);
         findings.finish(WatchdogConfig {
             path: path.to_path_buf(),
             services,

@@ -348,6 +348,12 @@ fn edge_cases() -> Vec<Case> {
         ("unicode names", "[Σ]\nİd = x\n\u{212a}ey = y\nΣΑΣ = z\n".into()),
         ("unicode spaces", "\u{a0}[a]\u{a0}\n\u{2003}k\u{2003}=\u{2003}v\u{2003}\n".into()),
         ("byte order mark", "\u{feff}[a]\nk = v\n".into()),
+        (
+            "other white space",
+            "[a]\n\u{85}k\u{1680}=\u{3000}v\u{85}\n\u{200b}j = w\n\u{180e}x = y\u{180e}\n\u{b}z = 1\u{c}\n"
+                .into(),
+        ),
+        ("accented names", "[ÉTÉ]\nÇa = oui\nÑ = x\n".into()),
         ("default leak", "shared = s\n[a]\nown = o\n".into()),
         ("tabs", "\t[a]\t\n\tk\t=\tv\t\n".into()),
     ];

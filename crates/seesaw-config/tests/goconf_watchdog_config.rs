@@ -477,3 +477,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unused_default_option_warns() {
+    let (_, warnings) = load_ok("args = -v\n[a]\nbinary = /opt/a\nargs = -x\n");
+    assert_eq!(
+        warnings,
+        vec![
+            "watchdog.cfg:1:1: warning: args is in [default] (before the first section \
+             header), which Seesaw reads only through %(args)s references, and nothing refers \
+             to it: move it under the section it belongs to"
+        ]
+    );
+}
