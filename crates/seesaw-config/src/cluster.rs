@@ -2,10 +2,10 @@
 //!
 //! The derivation follows Seesaw's: defaults, check names, node priorities,
 //! VIP types and status rules are the same. It also rejects what Seesaw
-//! crashed or silently misbehaved on (a `seesaw_vip` without status,
+//! crashed on or silently misbehaved on: a `seesaw_vip` without status,
 //! addresses that are not CIDR, a vserver on the cluster VIP, a unicast VIP
-//! no interface carries, health-check intervals of zero), and what Seesaw
-//! skipped with a log line stays a warning here.
+//! that no interface carries, and health-check intervals of zero. What
+//! Seesaw skipped with a log line stays a warning here.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -20,7 +20,8 @@ use crate::model::*;
 use crate::pb;
 use crate::text_spans::SpanIndex;
 
-/// What cluster.pb is checked against from this node's seesaw.cfg.
+/// The values from this node's seesaw.cfg that cluster.pb is checked
+/// against.
 #[derive(Debug, Clone, Default)]
 pub struct NodeContext {
     /// seesaw.cfg, named in messages about the values below.

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod check;
 pub mod cluster;
 pub mod cluster_text;
 pub mod diag;

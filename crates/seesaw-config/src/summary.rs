@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use crate::cluster::plural;
 use crate::model::{Cluster, Healthcheck, NodeState, Vserver};
 
-/// What the summary shows from this node's seesaw.cfg.
+/// The values from this node's seesaw.cfg that the summary shows.
 #[derive(Debug, Clone, Default)]
 pub struct NodeView {
     pub site: String,
@@ -22,8 +22,7 @@ pub struct NodeView {
     pub anycast_enabled: bool,
 }
 
-/// Counts the IPVS services a cluster asks for: one per VIP address and
-/// entry.
+/// Counts the IPVS services a cluster needs: one per VIP address and entry.
 pub fn service_count(cluster: &Cluster) -> usize {
     cluster
         .vservers

@@ -1,0 +1,237 @@
+//! The offline configuration check behind `seesaw_engine -check`: one
+//! node's seesaw.cfg and the cluster.pb, optionally with the peer node's
+//! seesaw.cfg to compare the two halves of the pair.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::cluster::{LoadedCluster, NodeContext, read_cluster_file};
+use crate::diag::{Diagnostic, Rejected};
+use crate::node_config::NodeConfig;
+use crate::summary::{NodeView, render};
+
+/// The files to check.
+#[derive(Debug, Clone)]
+pub struct CheckRequest {
+    pub node_config: PathBuf,
+    pub cluster: PathBuf,
+    /// The other node's seesaw.cfg, to check that the two agree.
+    pub peer_node_config: Option<PathBuf>,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// Every error and warning, errors first, each group in file order.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The summary, present when there is no error.
+    pub summary: Option<String>,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Checks the files of `request`, collecting every finding rather than
+/// stopping at the first.
+pub fn check(request: &CheckRequest) -> CheckReport {
+    let mut diagnostics = Vec::new();
+
+    let node = take(NodeConfig::load(&request.node_config), &mut diagnostics);
+    let context = node.as_ref().map_or_else(
+        || NodeContext {
+            node_config_file: request.node_config.clone(),
+            ..NodeContext::default()
+        },
+        context_of,
+    );
+    let cluster = take(read_cluster(&request.cluster, &context), &mut diagnostics);
+
+    if let Some(peer_path) = &request.peer_node_config {
+        let peer = take(NodeConfig::load(peer_path), &mut diagnostics);
+        if let (Some(node), Some(peer)) = (&node, &peer) {
+            compare_pair(node, peer, &mut diagnostics);
+            // The peer must find itself in cluster.pb too.
+            if let Err(Rejected(found)) = read_cluster_file(&request.cluster, &context_of(peer)) {
+                diagnostics.extend(found);
+            }
+        }
+    }
+
+    dedupe(&mut diagnostics);
+    diagnostics.sort_by_key(|d| !d.is_error());
+    let summary = match (&node, &cluster) {
+        (Some(node), Some(loaded)) if !diagnostics.iter().any(Diagnostic::is_error) => {
+            Some(summarize(node, loaded, &diagnostics))
+        }
+        _ => None,
+    };
+    CheckReport {
+        diagnostics,
+        summary,
+    }
+}
+
+/// Keeps the value of a successful load and collects every finding.
+fn take<T>(
+    result: Result<(T, Vec<Diagnostic>), Rejected>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    match result {
+        Ok((value, warnings)) => {
+            diagnostics.extend(warnings);
+            Some(value)
+        }
+        Err(Rejected(found)) => {
+            diagnostics.extend(found);
+            None
+        }
+    }
+}
+
+/// Reads cluster.pb with its warnings split out, in the shape [`take`]
+/// expects.
+fn read_cluster(
+    path: &Path,
+    context: &NodeContext,
+) -> Result<(LoadedCluster, Vec<Diagnostic>), Rejected> {
+    read_cluster_file(path, context).map(|mut loaded| {
+        let warnings = std::mem::take(&mut loaded.warnings);
+        (loaded, warnings)
+    })
+}
+
+/// Returns what cluster.pb is checked against from a node's seesaw.cfg.
+pub fn context_of(node: &NodeConfig) -> NodeContext {
+    NodeContext {
+        node_config_file: node.path.clone(),
+        site: node.cluster_name.clone(),
+        cluster_vip_ipv4: node.vip_ipv4,
+        cluster_vip_ipv6: node.vip_ipv6,
+        node_ipv4: Some(node.node_ipv4),
+        node_ipv6: node.node_ipv6,
+    }
+}
+
+/// Checks that two nodes' seesaw.cfg files describe the same pair.
+fn compare_pair(node: &NodeConfig, peer: &NodeConfig, diagnostics: &mut Vec<Diagnostic>) {
+    let at = |config: &NodeConfig, key: &str| config.position("cluster", key);
+
+    if node.cluster_name != peer.cluster_name {
+        diagnostics.push(Diagnostic::warning(
+            &peer.path,
+            at(peer, "name"),
+            format!(
+                "cluster name '{}' differs from '{}' in {}: give both nodes the same name, which the CLI and the config server use",
+                peer.cluster_name,
+                node.cluster_name,
+                node.path.display()
+            ),
+        ));
+    }
+    if node.vrid != peer.vrid {
+        diagnostics.push(Diagnostic::error(
+            &peer.path,
+            at(peer, "vrid"),
+            format!(
+                "vrid {} differs from vrid {} in {}: both nodes must use the same VRRP virtual router ID to form a pair",
+                peer.vrid,
+                node.vrid,
+                node.path.display()
+            ),
+        ));
+    }
+    for (key, mine, theirs) in [
+        (
+            "vip_ipv4",
+            node.vip_ipv4.map(IpAddr::V4),
+            peer.vip_ipv4.map(IpAddr::V4),
+        ),
+        (
+            "vip_ipv6",
+            node.vip_ipv6.map(IpAddr::V6),
+            peer.vip_ipv6.map(IpAddr::V6),
+        ),
+    ] {
+        if mine != theirs {
+            diagnostics.push(Diagnostic::error(
+                &peer.path,
+                at(peer, key),
+                format!(
+                    "{key} {} differs from {} in {}: both nodes must share the cluster VIP",
+                    show(theirs),
+                    show(mine),
+                    node.path.display()
+                ),
+            ));
+        }
+    }
+    if node.node_ipv4 == peer.node_ipv4 {
+        diagnostics.push(Diagnostic::error(
+            &peer.path,
+            at(peer, "node_ipv4"),
+            format!(
+                "node_ipv4 {} is also node_ipv4 in {}: each node needs its own address",
+                peer.node_ipv4,
+                node.path.display()
+            ),
+        ));
+        return;
+    }
+    if node.peer_ipv4 != Some(peer.node_ipv4) {
+        diagnostics.push(Diagnostic::error(
+            &node.path,
+            at(node, "peer_ipv4"),
+            format!(
+                "peer_ipv4 is {}, but the peer's node_ipv4 in {} is {}: set peer_ipv4 = {}",
+                show(node.peer_ipv4.map(IpAddr::V4)),
+                peer.path.display(),
+                peer.node_ipv4,
+                peer.node_ipv4
+            ),
+        ));
+    }
+    if peer.peer_ipv4 != Some(node.node_ipv4) {
+        diagnostics.push(Diagnostic::error(
+            &peer.path,
+            at(peer, "peer_ipv4"),
+            format!(
+                "peer_ipv4 is {}, but this node's node_ipv4 in {} is {}: set peer_ipv4 = {}",
+                show(peer.peer_ipv4.map(IpAddr::V4)),
+                node.path.display(),
+                node.node_ipv4,
+                node.node_ipv4
+            ),
+        ));
+    }
+}
+
+fn show(ip: Option<IpAddr>) -> String {
+    ip.map_or_else(|| "not set".to_string(), |ip| ip.to_string())
+}
+
+/// Drops findings repeated word for word, which happens when the same
+/// cluster.pb is checked from both nodes' points of view.
+fn dedupe(diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::HashSet::new();
+    diagnostics.retain(|d| seen.insert(d.to_string()));
+}
+
+fn summarize(node: &NodeConfig, loaded: &LoadedCluster, diagnostics: &[Diagnostic]) -> String {
+    let view = NodeView {
+        site: node.cluster_name.clone(),
+        node_ipv4: Some(node.node_ipv4),
+        peer_ipv4: node.peer_ipv4,
+        cluster_vip_ipv4: node.vip_ipv4,
+        cluster_vip_ipv6: node.vip_ipv6,
+        vrid: node.vrid,
+        node_interface: node.node_interface.clone(),
+        lb_interface: node.lb_interface.clone(),
+        config_servers: node.config_servers.clone(),
+        anycast_enabled: node.anycast_enabled,
+    };
+    let warnings: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
+    render(&view, &loaded.cluster, &loaded.notes, &warnings)
+}
