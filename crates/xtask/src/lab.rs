@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 use crate::workspace;
 
@@ -80,6 +80,16 @@ pub fn vm_command(shares: &[Share], command: &[OsString]) -> Command {
     }
     vm.arg("--").args(command);
     vm
+}
+
+/// Installs the host packages the lab needs and builds its image, without
+/// booting. Fails when the lab cannot run on this host.
+pub fn prepare() -> Result<()> {
+    let status = script().arg("-p").status()?;
+    if !status.success() {
+        bail!("preparing the kernel lab failed with {status}; see the messages above");
+    }
+    Ok(())
 }
 
 /// Returns the directory that contains the kernel, the initramfs and the module

@@ -1,6 +1,12 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
+mod doctests;
+mod inventory;
+mod jobs;
 mod lab;
+mod nextest;
+mod report;
+mod test_cmd;
 mod workspace;
 
 use std::ffi::OsString;
@@ -9,14 +15,26 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 Tasks:
+  test                          run every test: host, doc, root and kernel lab
   vm [-s DIR]... [-w DIR]... -- COMMAND [ARG]...
-                                run COMMAND as root in the kernel lab VM";
+                                run COMMAND as root in the kernel lab VM
+  vm-selftest                   run the kernel lab's self-test in the VM
+
+docs/testing.md describes the test groups and their conventions.";
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let task = args.first().and_then(|arg| arg.to_str());
     let result = match task {
+        Some("test") if args.len() == 1 => test_cmd::run(&test_cmd::Selection {
+            packages: Vec::new(),
+            lab_only: false,
+        }),
         Some("vm") => lab::run_vm_command(&args[1..]),
+        Some("vm-selftest") if args.len() == 1 => test_cmd::run(&test_cmd::Selection {
+            packages: vec!["xtask".to_owned()],
+            lab_only: true,
+        }),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(0)
