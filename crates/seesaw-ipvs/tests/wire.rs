@@ -127,7 +127,7 @@ fn destination_never_sends_counters() {
     let kinds: Vec<u16> = destination
         .attributes()
         .iter()
-        .map(|a| netlink_packet_core::Nla::kind(a))
+        .map(netlink_packet_core::Nla::kind)
         .collect();
 
     assert_eq!(kinds, [11, 1, 2, 3, 4, 13, 14, 15, 5, 6]);

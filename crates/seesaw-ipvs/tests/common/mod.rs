@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub fn hex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     assert!(
-        digits.len() % 2 == 0,
+        digits.len().is_multiple_of(2),
         "odd number of hex digits in {text:?}"
     );
     digits
