@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use anyhow::{Context, Result};
 
-use crate::inventory::{LAB_TEST_PREFIX, ROOT_TEST_PREFIX, add_package_args};
+use crate::inventory::add_package_args;
 use crate::report::Report;
 use crate::workspace::{Workspace, cargo};
 
@@ -33,14 +33,11 @@ pub struct Expected {
 
 /// Runs the host tests through nextest and records an outcome for each of
 /// `expected`. A test missing from the report counts as failed.
-///
-/// `lab_binaries` are the ids of the binaries whose tests all run in the lab.
-/// The filter names them one by one, because nextest rejects a `binary_id()`
-/// pattern that matches no binary.
+/// Nextest leaves out tests marked `#[ignore]`, and those are exactly the
+/// tests outside the host group.
 pub fn run(
     workspace: &Workspace,
     packages: &[String],
-    lab_binaries: &[String],
     env: &[(String, String)],
     expected: &[Expected],
     report: &mut Report,
@@ -56,7 +53,6 @@ pub fn run(
         .args(["nextest", "run", "--profile", PROFILE, "--no-tests=pass"])
         .arg("--tool-config-file")
         .arg(format!("xtask:{}", config.display()))
-        .args(["-E", &host_filter(lab_binaries)])
         .current_dir(&workspace.root)
         .envs(env.iter().map(|(name, value)| (name, value)));
     add_package_args(&mut command, packages);
@@ -94,16 +90,6 @@ pub fn run(
         }
     }
     Ok(())
-}
-
-/// Returns the filterset that leaves out root and lab tests.
-fn host_filter(lab_binaries: &[String]) -> String {
-    let mut excluded = vec![
-        format!("test(/(^|::){ROOT_TEST_PREFIX}/)"),
-        format!("test(/(^|::){LAB_TEST_PREFIX}/)"),
-    ];
-    excluded.extend(lab_binaries.iter().map(|id| format!("binary_id(={id})")));
-    format!("not ({})", excluded.join(" | "))
 }
 
 /// Returns the paths where nextest may write the report. Cargo-nextest 0.9.143
@@ -214,18 +200,6 @@ SKIPPED oracle: go not found
         assert_eq!(
             get("seesaw-tests::end_to_end", "c"),
             &failed("test timeout (test timed out)")
-        );
-    }
-
-    #[test]
-    fn filter_names_lab_binaries() {
-        assert_eq!(
-            host_filter(&[]),
-            "not (test(/(^|::)root_/) | test(/(^|::)kernel_/))"
-        );
-        assert_eq!(
-            host_filter(&["xtask::kernel_lab".into()]),
-            "not (test(/(^|::)root_/) | test(/(^|::)kernel_/) | binary_id(=xtask::kernel_lab))"
         );
     }
 }

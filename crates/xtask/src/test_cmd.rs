@@ -4,8 +4,8 @@
 //! The groups, in the order they run:
 //! - host: ordinary tests, through cargo-nextest when installed, else libtest;
 //! - doc: documentation tests, through `cargo test --doc`;
-//! - root: tests named `root_*`, on the host, only when running as root;
-//! - lab: tests named `kernel_*` or in a `kernel*` test binary, in the VM.
+//! - root: ignored tests named `root_*`, on the host, only when running as root;
+//! - lab: ignored tests named `kernel_*` or in a `kernel*` test binary, in the VM.
 //!
 //! Tests marked `#[ignore]` under any other name are counted as skipped.
 
@@ -58,17 +58,9 @@ pub fn run(selection: &Selection) -> Result<i32> {
         }
     };
     let plan = plan(&binaries);
-    warn_about_conventions(&binaries);
 
     if !selection.lab_only {
-        run_host(
-            &workspace,
-            &selection.packages,
-            &binaries,
-            &plan,
-            &env,
-            &mut report,
-        )?;
+        run_host(&workspace, &selection.packages, &plan, &env, &mut report)?;
 
         section("doc-tests: cargo test --doc");
         doctests::run(&workspace, &selection.packages, &env, &mut report)?;
@@ -148,39 +140,15 @@ fn plan(binaries: &[TestBinary]) -> Plan {
     plan
 }
 
-/// Warns about root and lab tests without `#[ignore]`, which plain
-/// `cargo test` would run without root or outside the lab.
-fn warn_about_conventions(binaries: &[TestBinary]) {
-    for binary in binaries {
-        for test in binary.tests.iter().filter(|test| !test.ignored) {
-            let needs = match binary.group_of(test) {
-                Group::Root => "root",
-                Group::Lab => "the kernel lab",
-                Group::Host | Group::Ignored => continue,
-            };
-            println!(
-                "warning: {} needs {needs} but has no #[ignore], so plain `cargo test` runs it too",
-                binary.test_id(&test.name)
-            );
-        }
-    }
-}
-
 fn run_host(
     workspace: &Workspace,
     packages: &[String],
-    binaries: &[TestBinary],
     plan: &Plan,
     env: &[(String, String)],
     report: &mut Report,
 ) -> Result<()> {
     if nextest::available() {
         section("host tests: cargo nextest run");
-        let lab_binaries: Vec<String> = binaries
-            .iter()
-            .filter(|binary| binary.is_lab_binary())
-            .map(TestBinary::id)
-            .collect();
         let expected: Vec<nextest::Expected> = plan
             .host
             .iter()
@@ -189,7 +157,7 @@ fn run_host(
                 name: name.clone(),
             })
             .collect();
-        return nextest::run(workspace, packages, &lab_binaries, env, &expected, report);
+        return nextest::run(workspace, packages, env, &expected, report);
     }
 
     section("host tests: libtest (cargo-nextest is not installed)");
