@@ -260,7 +260,8 @@ pub enum Scheduler {
 }
 
 impl Scheduler {
-    /// Every scheduler that Linux 6.1 ships, in `ip_vs_<name>` module order.
+    /// Every scheduler of Linux 6.2 and later, where `twos` arrived; 6.1
+    /// has the other 13.
     pub const KNOWN: [Scheduler; 14] = [
         Self::Rr,
         Self::Wrr,
