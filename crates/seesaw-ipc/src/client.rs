@@ -1,0 +1,138 @@
+//! A client of the NCC over its Unix socket.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tower::service_fn;
+
+use crate::proto::ncc_client::NccClient as GeneratedClient;
+
+/// The generated client on a channel over the Unix socket. The channel
+/// reconnects by itself when the NCC restarts.
+pub type NccClient = GeneratedClient<Channel>;
+
+/// Connection attempts and call limits of [`connect`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Connection attempts before giving up; at least 1.
+    pub connect_attempts: u32,
+    /// Wait after the first failed attempt; the n-th failure waits n times
+    /// as long (0.5 s, 1 s, 1.5 s with the defaults).
+    pub retry_delay: Duration,
+    /// Limit on one connection attempt.
+    pub connect_timeout: Duration,
+    /// Limit on each call, after which it fails with `DEADLINE_EXCEEDED`
+    /// or `CANCELLED`; the NCC may still complete the operation.
+    pub call_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    /// Three attempts and a 20 s call limit, as the Go engine used.
+    fn default() -> Self {
+        Self {
+            connect_attempts: 3,
+            retry_delay: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The NCC could not be reached.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to connect to the NCC at {path} after {attempts} attempts: {source}")]
+pub struct ConnectError {
+    pub path: PathBuf,
+    pub attempts: u32,
+    #[source]
+    pub source: tonic::transport::Error,
+}
+
+/// Connects to the NCC listening on `path`.
+pub async fn connect(
+    path: impl AsRef<Path>,
+    options: &ClientOptions,
+) -> Result<NccClient, ConnectError> {
+    let path = path.as_ref().to_path_buf();
+    // The URI is required by the HTTP/2 layer but never resolved: the
+    // connector below always dials the Unix socket.
+    let endpoint = Endpoint::from_static("http://ncc.local")
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.call_timeout);
+    let attempts = options.connect_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let socket_path = path.clone();
+        let connector = service_fn(move |_: Uri| {
+            let socket_path = socket_path.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket_path).await?)) }
+        });
+        match endpoint.connect_with_connector(connector).await {
+            Ok(channel) => return Ok(GeneratedClient::new(channel)),
+            Err(source) if attempt >= attempts => {
+                return Err(ConnectError {
+                    path,
+                    attempts,
+                    source,
+                });
+            }
+            Err(error) => {
+                let delay = options.retry_delay * attempt;
+                tracing::warn!(
+                    "failed to connect to the NCC at {} (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}",
+                    path.display()
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_gives_up_after_attempts() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("missing.sock");
+        let options = ClientOptions {
+            connect_attempts: 2,
+            retry_delay: Duration::from_millis(10),
+            ..ClientOptions::default()
+        };
+
+        let error = connect(&path, &options).await.unwrap_err();
+
+        assert_eq!(error.attempts, 2);
+        assert!(error.to_string().contains("missing.sock"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn connect_retries_until_server_starts() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("late.sock");
+        let server_path = path.clone();
+        // The listener appears after the first attempt has failed.
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let listener = tokio::net::UnixListener::bind(&server_path).unwrap();
+            let (_stream, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        });
+        let options = ClientOptions {
+            connect_attempts: 5,
+            retry_delay: Duration::from_millis(100),
+            ..ClientOptions::default()
+        };
+
+        let client = connect(&path, &options).await;
+
+        assert!(client.is_ok(), "{:?}", client.err());
+        server.abort();
+    }
+}

@@ -1,0 +1,21 @@
+//! The gRPC API of `seesaw_ncc`, served over a Unix socket.
+//!
+//! - [`proto`]: the messages and the client and server of `proto/ncc.proto`,
+//!   generated at build time.
+//! - [`client`]: connecting to the NCC with retries and a timeout per call.
+//! - [`socket`]: what a server does before serving: create the run
+//!   directories, detect a socket that is still in use, remove a stale one.
+
+pub mod client;
+pub mod socket;
+
+/// Generated from `proto/ncc.proto` (package `seesaw.ncc.v1`).
+pub mod proto {
+    tonic::include_proto!("seesaw.ncc.v1");
+}
+
+pub use client::{ClientOptions, ConnectError, NccClient, connect};
+pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directory};
+
+/// Where the NCC listens by default.
+pub const DEFAULT_NCC_SOCKET: &str = "/var/run/seesaw/ncc/ncc.sock";
