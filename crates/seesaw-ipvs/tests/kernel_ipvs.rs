@@ -13,21 +13,20 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use seesaw_ipvs::{
     AddressFamily, Destination, ForwardMethod, Ipvs, Request, Scheduler, Service, ServiceFlags,
     ServiceKey, Timeouts,
 };
 
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// Takes the test lock and returns a handle on an empty table.
 async fn setup() -> (MutexGuard<'static, ()>, Ipvs) {
-    let guard = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let guard = SERIAL.lock().await;
     let ipvs = Ipvs::connect().await.expect("connect to IPVS");
     ipvs.flush().await.expect("flush");
     (guard, ipvs)
