@@ -1,8 +1,22 @@
 //! `seesaw_ha`: VRRPv3 mastership between the two nodes.
 
+mod daemon;
+mod engine;
+mod net;
+
+use std::net::IpAddr;
+use std::num::NonZeroU8;
+use std::path::PathBuf;
+use std::time::Duration;
+
 use clap::Parser;
 use seesaw_runtime::flags::GoBool;
-use seesaw_runtime::{GlogFlags, exit_not_implemented, parse_go_flags};
+use seesaw_runtime::{EXIT_FATAL, GlogFlags, parse_go_flags};
+use seesaw_vrrp::AdvertInterval;
+use tracing::error;
+
+use crate::daemon::Settings;
+use crate::engine::{HaConfig, TestMode};
 
 /// Decides which node of the pair is master, speaking VRRPv3 to the peer.
 #[derive(Parser, Debug)]
@@ -68,11 +82,126 @@ struct Flags {
     #[arg(long = "vrid", default_value_t = 100)]
     vrid: u32,
 
+    /// Write the state to this file on every change (seesaw-rs only, not
+    /// in Seesaw v2). Lines of key=value: state, vrid, transitions,
+    /// adverts_sent, adverts_received.
+    #[arg(long = "status_file")]
+    status_file: Option<PathBuf>,
+
     #[command(flatten)]
     glog: GlogFlags,
 }
 
 fn main() {
-    let _flags: Flags = parse_go_flags(std::env::args());
-    exit_not_implemented("seesaw_ha");
+    let flags: Flags = parse_go_flags(std::env::args());
+    init_logging(&flags.glog);
+
+    let (mut engine, settings) = match configure(&flags) {
+        Ok(configured) => configured,
+        Err(message) => {
+            error!("{message}");
+            std::process::exit(EXIT_FATAL);
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            error!("failed to start the tokio runtime: {error}");
+            std::process::exit(EXIT_FATAL);
+        }
+    };
+    if let Err(error) = runtime.block_on(daemon::run(&mut engine, settings)) {
+        error!("{error}");
+        std::process::exit(EXIT_FATAL);
+    }
+}
+
+/// Logs to standard error. NOTE: the glog file flags (-log_dir and the
+/// others) are accepted but not applied yet; -v=1 or more turns on debug
+/// lines.
+fn init_logging(glog: &GlogFlags) {
+    let level = if glog.verbosity >= 1 {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
+}
+
+/// Checks the flags and returns the engine and the settings, or the error
+/// message to exit with.
+fn configure(flags: &Flags) -> Result<(TestMode, Settings), String> {
+    let advert_interval = parse_interval(&flags.master_advert_interval)?;
+    let init_config_retry_delay =
+        parse_duration("init_config_retry_delay", &flags.init_config_retry_delay)?;
+    let settings = Settings {
+        advert_interval,
+        preempt: flags.preempt.0,
+        init_config_retry_delay,
+    };
+
+    if !flags.test_mode.0 {
+        // TODO: the engine client (gRPC over the -engine Unix socket)
+        // implements engine::Engine; until it exists only test mode runs.
+        return Err(format!(
+            "the engine IPC is not implemented yet in seesaw-rs, so seesaw_ha cannot use -engine={}; \
+             run with -test_mode -local_addr=ADDRESS",
+            flags.engine
+        ));
+    }
+
+    let local_addr: IpAddr = flags.local_addr.parse().map_err(|_| {
+        format!(
+            "invalid -local_addr {:?}: set it to this node's IPv4 or IPv6 address",
+            flags.local_addr
+        )
+    })?;
+    let remote_addr: IpAddr = flags.remote_addr.parse().map_err(|_| {
+        format!(
+            "invalid -remote_addr {:?}: set it to the peer's address or the group 224.0.0.18",
+            flags.remote_addr
+        )
+    })?;
+    if local_addr.is_ipv4() != remote_addr.is_ipv4() {
+        return Err(format!(
+            "-local_addr {local_addr} and -remote_addr {remote_addr} are of different address families"
+        ));
+    }
+    let config = HaConfig {
+        enabled: true,
+        local_addr,
+        remote_addr,
+        priority: parse_u8("priority", flags.priority)?,
+        vrid: parse_u8("vrid", flags.vrid)?,
+    };
+    Ok((TestMode::new(config, flags.status_file.clone()), settings))
+}
+
+fn parse_duration(name: &str, value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|error| {
+        format!("invalid -{name} {value:?}: {error}; use a duration such as 500ms")
+    })
+}
+
+fn parse_interval(value: &str) -> Result<AdvertInterval, String> {
+    let duration = parse_duration("master_advert_interval", value)?;
+    AdvertInterval::from_duration(duration)
+        .map_err(|error| format!("invalid -master_advert_interval: {error}"))
+}
+
+/// Checks a priority or VRID. Seesaw v2 truncates such values to 8 bits
+/// silently; seesaw-rs rejects 0 and values above 255 instead.
+fn parse_u8(name: &str, value: u32) -> Result<NonZeroU8, String> {
+    u8::try_from(value)
+        .ok()
+        .and_then(NonZeroU8::new)
+        .ok_or_else(|| format!("invalid -{name} {value}: it must be from 1 to 255"))
 }

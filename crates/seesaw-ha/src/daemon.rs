@@ -1,0 +1,368 @@
+//! The event loop around the state machine: it feeds received adverts,
+//! timer expiries and signals to [`Instance`] and carries out its actions.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use seesaw_vrrp::{
+    Action, AdvertInterval, Config, Event, HaState, Instance, ReceiveError, ReceiveFilter, Timer,
+};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, error, info, warn};
+
+use crate::engine::{Engine, HaConfig};
+use crate::net::{PacketError, ReceivedPacket, SetupError, VrrpSockets};
+
+/// The settings that come from flags in every mode.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub advert_interval: AdvertInterval,
+    pub preempt: bool,
+    /// Pause between configuration requests while the engine fails or
+    /// reports the node disabled.
+    pub init_config_retry_delay: Duration,
+}
+
+/// A failure that stops the daemon before it joins the election.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("failed to install the handler for {signal}: {source}")]
+    Signal {
+        signal: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Minimum time between two log lines for the same kind of repeated error.
+const REPEAT_LOG_PERIOD: Duration = Duration::from_secs(10);
+
+/// Runs the node until a signal stops it. Returns `Ok` after a graceful
+/// shutdown, when the caller exits 0.
+pub async fn run<E: Engine>(engine: &mut E, settings: Settings) -> Result<(), RunError> {
+    let config = wait_for_config(engine, settings.init_config_retry_delay).await;
+    let sockets = VrrpSockets::open(config.local_addr, config.remote_addr)?;
+
+    let mut terminate = install_signal(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = install_signal(SignalKind::interrupt(), "SIGINT")?;
+    let mut quit = install_signal(SignalKind::quit(), "SIGQUIT")?;
+
+    let mut node = Node::new(config, settings);
+    info!(
+        "started vrid={} local={} peer={} priority={} advert_interval={} preempt={}",
+        config.vrid,
+        config.local_addr,
+        config.remote_addr,
+        config.priority,
+        settings.advert_interval,
+        settings.preempt
+    );
+    node.handle(engine, &sockets, Event::Start, Cause::Start);
+
+    while !node.is_stopped() {
+        let deadline = node.next_deadline();
+        tokio::select! {
+            // Signals first, so a busy socket cannot delay a shutdown.
+            biased;
+            _ = terminate.recv() => node.shutdown(engine, &sockets, "SIGTERM"),
+            _ = interrupt.recv() => node.shutdown(engine, &sockets, "SIGINT"),
+            _ = quit.recv() => node.shutdown(engine, &sockets, "SIGQUIT"),
+            packets = sockets.receive() => node.deliver(engine, &sockets, packets),
+            _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                // An advert that arrived by the deadline goes in before the
+                // expiry, and may re-arm or cancel the timer.
+                let packets = sockets.drain();
+                node.deliver(engine, &sockets, packets);
+                node.fire_due_timers(engine, &sockets);
+            }
+        }
+    }
+
+    info!(
+        "stopped vrid={} state={}",
+        config.vrid,
+        node.instance.state()
+    );
+    Ok(())
+}
+
+/// Fetches the configuration, retrying until the engine returns one with
+/// the node enabled.
+async fn wait_for_config<E: Engine>(engine: &mut E, retry_delay: Duration) -> HaConfig {
+    loop {
+        match engine.ha_config().await {
+            Ok(config) if config.enabled => return config,
+            Ok(_) => info!("HA peering is disabled for this node; retrying in {retry_delay:?}"),
+            Err(error) => error!("{error}; retrying in {retry_delay:?}"),
+        }
+        tokio::time::sleep(retry_delay).await;
+    }
+}
+
+fn install_signal(
+    kind: SignalKind,
+    name: &'static str,
+) -> Result<tokio::signal::unix::Signal, RunError> {
+    signal(kind).map_err(|source| RunError::Signal {
+        signal: name,
+        source,
+    })
+}
+
+/// Returns a deadline a year away, for the branch of a disabled timer.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// The reason for an event, as the state-change log line shows it.
+#[derive(Debug, Clone)]
+enum Cause {
+    Start,
+    Advert { source: IpAddr, priority: u8 },
+    MasterDownTimer,
+    Signal(&'static str),
+    AdvertTimer,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Start => f.write_str("start"),
+            Cause::Advert { source, priority } => {
+                write!(f, "advert from {source} priority {priority}")
+            }
+            Cause::MasterDownTimer => f.write_str("master-down timer expired"),
+            Cause::Signal(name) => write!(f, "{name} received"),
+            Cause::AdvertTimer => f.write_str("advert timer expired"),
+        }
+    }
+}
+
+/// The instance with its timers and the state the loop keeps around it.
+struct Node {
+    instance: Instance,
+    filter: ReceiveFilter,
+    config: HaConfig,
+    master_down_deadline: Option<Instant>,
+    advert_deadline: Option<Instant>,
+    repeats: RepeatLimiter,
+}
+
+impl Node {
+    fn new(config: HaConfig, settings: Settings) -> Self {
+        let mut vrrp = Config::new(config.vrid, config.local_addr, config.priority);
+        vrrp.advert_interval = settings.advert_interval;
+        vrrp.preempt = settings.preempt;
+        Node {
+            instance: Instance::new(vrrp, Instant::now().into_std()),
+            filter: ReceiveFilter {
+                vrid: config.vrid,
+                local_address: config.local_addr,
+            },
+            config,
+            master_down_deadline: None,
+            advert_deadline: None,
+            repeats: RepeatLimiter::default(),
+        }
+    }
+
+    fn is_stopped(&self) -> bool {
+        matches!(self.instance.state(), HaState::Shutdown | HaState::Error)
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.master_down_deadline, self.advert_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn shutdown<E: Engine>(&mut self, engine: &mut E, sockets: &VrrpSockets, signal: &'static str) {
+        info!("{signal} received; shutting down vrid={}", self.config.vrid);
+        self.handle(
+            engine,
+            sockets,
+            Event::ShutdownRequested,
+            Cause::Signal(signal),
+        );
+    }
+
+    /// Passes each packet through the receive filter and hands the adverts
+    /// that pass to the instance, in the order read.
+    fn deliver<E: Engine>(
+        &mut self,
+        engine: &mut E,
+        sockets: &VrrpSockets,
+        packets: Vec<Result<ReceivedPacket, PacketError>>,
+    ) {
+        for packet in packets {
+            let packet = match packet {
+                Ok(packet) => packet,
+                Err(error) => {
+                    self.log_packet_error(&error);
+                    continue;
+                }
+            };
+            match self.filter.accept(&packet.datagram()) {
+                Ok(advertisement) => {
+                    let source = packet.endpoints.source();
+                    let event = Event::advert_received(source, &advertisement);
+                    let cause = Cause::Advert {
+                        source,
+                        priority: advertisement.priority,
+                    };
+                    self.handle(engine, sockets, event, cause);
+                }
+                Err(ReceiveError::OwnAddress(_)) => {
+                    // Our own advert looped back; expected, not an error.
+                }
+                Err(rejected) => {
+                    let kind = match rejected {
+                        ReceiveError::HopLimit { .. } => "hop_limit",
+                        ReceiveError::Vrid { .. } => "vrid",
+                        _ => "decode",
+                    };
+                    if let Some(suppressed) = self.repeats.allow(kind) {
+                        warn!("{rejected}{}", suppressed_note(suppressed));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires every timer whose deadline has passed, earliest first.
+    fn fire_due_timers<E: Engine>(&mut self, engine: &mut E, sockets: &VrrpSockets) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        if let Some(deadline) = self.master_down_deadline.filter(|d| *d <= now) {
+            due.push((deadline, Timer::MasterDown));
+        }
+        if let Some(deadline) = self.advert_deadline.filter(|d| *d <= now) {
+            due.push((deadline, Timer::Advert));
+        }
+        due.sort_by_key(|(deadline, _)| *deadline);
+
+        for (deadline, timer) in due {
+            // An earlier timer's actions may have re-armed or cancelled it.
+            let still_due = match timer {
+                Timer::MasterDown => self.master_down_deadline == Some(deadline),
+                Timer::Advert => self.advert_deadline == Some(deadline),
+            };
+            if !still_due {
+                continue;
+            }
+            match timer {
+                Timer::MasterDown => {
+                    self.master_down_deadline = None;
+                    self.handle(
+                        engine,
+                        sockets,
+                        Event::MasterDownTimerFired,
+                        Cause::MasterDownTimer,
+                    );
+                }
+                Timer::Advert => {
+                    self.advert_deadline = None;
+                    self.handle(engine, sockets, Event::AdvertTimerFired, Cause::AdvertTimer);
+                }
+            }
+        }
+    }
+
+    /// Applies one event and carries out its actions in order.
+    fn handle<E: Engine>(
+        &mut self,
+        engine: &mut E,
+        sockets: &VrrpSockets,
+        event: Event,
+        cause: Cause,
+    ) {
+        let now = Instant::now();
+        let actions = self.instance.handle(now.into_std(), event);
+        for action in actions {
+            match action {
+                Action::SendAdvert(advertisement) => {
+                    if let Err(error) = sockets.send(&advertisement) {
+                        self.log_packet_error(&error);
+                    }
+                }
+                Action::ArmTimer { timer, after } => *self.deadline_mut(timer) = Some(now + after),
+                Action::CancelTimer(timer) => *self.deadline_mut(timer) = None,
+                Action::StateChanged { from, to } => {
+                    // Tests and operators match this line; keep its format.
+                    info!(
+                        "state {from} -> {to} vrid={} peer={} cause=\"{cause}\"",
+                        self.config.vrid, self.config.remote_addr
+                    );
+                    engine.report_state(to, self.instance.counters());
+                }
+            }
+        }
+    }
+
+    fn deadline_mut(&mut self, timer: Timer) -> &mut Option<Instant> {
+        match timer {
+            Timer::MasterDown => &mut self.master_down_deadline,
+            Timer::Advert => &mut self.advert_deadline,
+        }
+    }
+
+    /// Logs a send or receive failure. The daemon carries on: the next
+    /// advert or read is the retry.
+    fn log_packet_error(&mut self, error: &PacketError) {
+        if let Some(suppressed) = self.repeats.allow(error.kind()) {
+            error!(
+                "{error} (vrid={}){}",
+                self.config.vrid,
+                suppressed_note(suppressed)
+            );
+        } else {
+            debug!("{error}");
+        }
+    }
+}
+
+fn suppressed_note(suppressed: u64) -> String {
+    if suppressed == 0 {
+        String::new()
+    } else {
+        format!(" ({suppressed} more like it suppressed)")
+    }
+}
+
+/// Rate limit for log lines of one kind: the first is logged, then at most
+/// one per [`REPEAT_LOG_PERIOD`], which states how many were suppressed.
+#[derive(Debug, Default)]
+struct RepeatLimiter {
+    /// Per kind: when it was last logged, and how many were suppressed since.
+    kinds: HashMap<&'static str, (Instant, u64)>,
+}
+
+impl RepeatLimiter {
+    /// Returns the number suppressed since the last line if this one may be
+    /// logged, or `None` if it is suppressed.
+    fn allow(&mut self, kind: &'static str) -> Option<u64> {
+        let now = Instant::now();
+        match self.kinds.get_mut(kind) {
+            Some((last, suppressed)) if now.duration_since(*last) < REPEAT_LOG_PERIOD => {
+                *suppressed += 1;
+                None
+            }
+            Some((last, suppressed)) => {
+                let count = *suppressed;
+                *last = now;
+                *suppressed = 0;
+                Some(count)
+            }
+            None => {
+                self.kinds.insert(kind, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
