@@ -101,11 +101,16 @@ impl Capture {
         requests[1]
     }
 
-    /// The kernel's messages answering a request (same sequence and port).
+    /// The kernel's replies to a request: same sequence number, and same
+    /// port id unless the request left it 0 for the kernel to fill in.
     pub fn replies_to(&self, request: &Captured) -> Vec<&Captured> {
         self.messages
             .iter()
-            .filter(|m| !m.request && m.sequence == request.sequence && m.port == request.port)
+            .filter(|m| {
+                !m.request
+                    && m.sequence == request.sequence
+                    && (request.port == 0 || m.port == request.port)
+            })
             .collect()
     }
 }
