@@ -1,0 +1,86 @@
+//! Errors of NCC operations. Every message names the object that failed.
+
+use std::io;
+
+/// An NCC operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NccError {
+    /// The request itself is wrong (a missing field, an address of the
+    /// wrong family, a table id out of range).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// A named object (interface, address, service) does not exist.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// The kernel rejected a route netlink request.
+    #[error("failed to {action}: {source}")]
+    Netlink {
+        action: String,
+        #[source]
+        source: rtnetlink::Error,
+    },
+
+    /// The kernel rejected an IPVS request.
+    #[error("failed to {action}: {source}")]
+    Ipvs {
+        action: String,
+        #[source]
+        source: seesaw_ipvs::Error,
+    },
+
+    /// A file, socket or process call failed.
+    #[error("failed to {action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// An external command (iptables) exited with an error.
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+
+    /// The operation exists in the API but not yet in this NCC.
+    #[error("{0}")]
+    Unimplemented(String),
+}
+
+pub type Result<T, E = NccError> = std::result::Result<T, E>;
+
+impl NccError {
+    pub fn io(action: impl Into<String>, source: io::Error) -> Self {
+        Self::Io {
+            action: action.into(),
+            source,
+        }
+    }
+}
+
+impl From<NccError> for tonic::Status {
+    fn from(error: NccError) -> Self {
+        let message = error.to_string();
+        match error {
+            NccError::Invalid(_) => tonic::Status::invalid_argument(message),
+            NccError::NotFound(_) => tonic::Status::not_found(message),
+            NccError::Unimplemented(_) => tonic::Status::unimplemented(message),
+            NccError::Ipvs { ref source, .. } if source.is_not_found() => {
+                tonic::Status::not_found(message)
+            }
+            _ => tonic::Status::internal(message),
+        }
+    }
+}
+
+/// Returns the positive errno of a netlink error reply, if it is one.
+pub fn netlink_errno(error: &rtnetlink::Error) -> Option<i32> {
+    match error {
+        rtnetlink::Error::NetlinkError(message) => message.code.map(|code| -code.get()),
+        _ => None,
+    }
+}
