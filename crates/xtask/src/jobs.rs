@@ -31,7 +31,11 @@ pub struct Job {
 /// The place where jobs run.
 pub enum Place {
     Host,
-    Lab,
+    /// The kernel lab VM, which also needs the target directory shared when
+    /// it lies outside the repository.
+    Lab {
+        target_dir: PathBuf,
+    },
 }
 
 /// The exit status and output of one job.
@@ -64,8 +68,8 @@ pub fn run(
 
     let runner_status = match place {
         Place::Host => Command::new("bash").arg(&script).status()?,
-        Place::Lab => {
-            let shares = lab_shares(jobs, dir);
+        Place::Lab { target_dir } => {
+            let shares = lab_shares(jobs, dir, &target_dir);
             let mut command = lab::vm_command(&shares, &["bash".into(), script.clone().into()]);
             let vm_timeout = LAB_BOOT_ALLOWANCE + timeout * jobs.len() as u64;
             command.env("SEESAW_LAB_TIMEOUT", vm_timeout.to_string());
@@ -96,28 +100,23 @@ fn job_timeout() -> u64 {
 }
 
 /// Shares the output directory read-write and, when they lie outside the
-/// repository, the directories of the test binaries read-only.
-fn lab_shares(jobs: &[Job], dir: &Path) -> Vec<Share> {
+/// repository, the target directory (test binaries and the binaries that
+/// integration tests start) and the packages' directories read-only.
+fn lab_shares(jobs: &[Job], dir: &Path, target_dir: &Path) -> Vec<Share> {
     let mut shares = vec![Share {
         dir: dir.to_path_buf(),
         writable: true,
     }];
     let root = crate::workspace::root();
-    let mut outside: Vec<PathBuf> = Vec::new();
-    for job in jobs {
-        for path in [&job.binary.executable, &job.binary.package_dir] {
-            let parent = if path.is_dir() {
-                path.clone()
-            } else {
-                path.parent().unwrap_or(Path::new("/")).to_path_buf()
-            };
-            if !parent.starts_with(&root) && !outside.contains(&parent) {
-                outside.push(parent);
-            }
+    let mut outside: Vec<&Path> = Vec::new();
+    let package_dirs = jobs.iter().map(|job| job.binary.package_dir.as_path());
+    for path in std::iter::once(target_dir).chain(package_dirs) {
+        if !path.starts_with(&root) && !outside.contains(&path) {
+            outside.push(path);
         }
     }
     shares.extend(outside.into_iter().map(|dir| Share {
-        dir,
+        dir: dir.to_path_buf(),
         writable: false,
     }));
     shares
@@ -374,6 +373,26 @@ mod tests {
         };
         record(&job(&["t", "u"]), &result, 600, &mut report);
         assert_eq!(report.count_line(), "1 passed, 0 failed, 1 skipped");
+    }
+
+    #[test]
+    fn lab_shares_outside_repository() {
+        let root = crate::workspace::root();
+        let inside = job(&["t"]);
+        let dir = root.join("target/xtask/lab");
+
+        let shares = lab_shares(std::slice::from_ref(&inside), &dir, &root.join("target"));
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        assert_eq!(shares[0].dir, dir);
+        assert!(shares[0].writable);
+        // The package directory of the test job lies outside this repository.
+        assert_eq!(shares[1].dir, Path::new("/src/crates/xtask"));
+        assert!(!shares[1].writable);
+
+        let shares = lab_shares(&[], Path::new("/tmp/t/xtask/lab"), Path::new("/tmp/t"));
+        assert_eq!(shares.len(), 2, "{shares:?}");
+        assert_eq!(shares[1].dir, Path::new("/tmp/t"));
+        assert!(!shares[1].writable);
     }
 
     #[test]

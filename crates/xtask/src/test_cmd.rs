@@ -59,17 +59,21 @@ pub fn run(selection: &Selection) -> Result<i32> {
     };
     let plan = plan(&binaries);
 
+    // A group whose runner fails to start is one failure in the summary, and
+    // the remaining groups still run.
     if !selection.lab_only {
-        run_host(&workspace, &selection.packages, &plan, &env, &mut report)?;
+        let result = run_host(&workspace, &selection.packages, &plan, &env, &mut report);
+        record_error(result, "host tests", &mut report);
 
         section("doc-tests: cargo test --doc");
-        doctests::run(&workspace, &selection.packages, &env, &mut report)?;
+        let result = doctests::run(&workspace, &selection.packages, &env, &mut report);
+        record_error(result, "doc-tests", &mut report);
 
         if !plan.root.is_empty() {
             section("root tests: on the host, one process per test");
             let dir = workspace.target_dir.join("xtask/root");
             let blocker = root_blocker();
-            run_isolated(
+            let result = run_isolated(
                 &plan.root,
                 Place::Host,
                 &dir,
@@ -77,7 +81,8 @@ pub fn run(selection: &Selection) -> Result<i32> {
                 &env,
                 strict,
                 &mut report,
-            )?;
+            );
+            record_error(result, "root tests", &mut report);
         }
     }
 
@@ -85,15 +90,11 @@ pub fn run(selection: &Selection) -> Result<i32> {
         section("kernel lab tests: in the VM, one process per test");
         let dir = workspace.target_dir.join("xtask/lab");
         let blocker = lab_blocker();
-        run_isolated(
-            &plan.lab,
-            Place::Lab,
-            &dir,
-            blocker,
-            &env,
-            strict,
-            &mut report,
-        )?;
+        let place = Place::Lab {
+            target_dir: workspace.target_dir.clone(),
+        };
+        let result = run_isolated(&plan.lab, place, &dir, blocker, &env, strict, &mut report);
+        record_error(result, "kernel lab tests", &mut report);
     }
 
     if !selection.lab_only {
@@ -238,6 +239,13 @@ fn not_run(tests: &[(TestBinary, String)], reason: &str, strict: bool, report: &
         } else {
             report.skip(reason, id);
         }
+    }
+}
+
+fn record_error(result: Result<()>, group: &str, report: &mut Report) {
+    if let Err(error) = result {
+        println!("error: {group}: {error:#}");
+        report.fail(group, format!("{error:#}"));
     }
 }
 
