@@ -46,7 +46,6 @@ pub fn ip(args: &[&str]) {
 
 /// A set of namespaces joined by a bridge, and the processes running in it.
 pub struct Lab {
-    prefix: String,
     /// Member namespaces, in index order.
     members: Vec<String>,
     switch: String,
@@ -64,7 +63,6 @@ impl Lab {
         );
         let switch = format!("{prefix}sw");
         let mut lab = Lab {
-            prefix: prefix.clone(),
             members: Vec::new(),
             switch: switch.clone(),
             dir: tempfile::tempdir().expect("failed to create a temporary directory"),
@@ -193,17 +191,27 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        // SIGTERM first, so that keepalived stops the VRRP process it
+        // forked, which a SIGKILL of its parent would leave running.
         for child in &mut self.children {
             // SAFETY: kill(2) with the PID of our own unreaped child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-            let _ = child.wait();
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        }
+        for child in &mut self.children {
+            let exited = wait_for(Duration::from_secs(3), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+            });
+            if !exited {
+                // SAFETY: as above.
+                unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+                let _ = child.wait();
+            }
         }
         for namespace in self.members.iter().chain(std::iter::once(&self.switch)) {
             let _ = Command::new("ip")
                 .args(["netns", "del", namespace])
                 .status();
         }
-        let _ = &self.prefix;
     }
 }
 
