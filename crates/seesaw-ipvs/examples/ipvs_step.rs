@@ -16,7 +16,7 @@ fn addr(text: &str) -> SocketAddr {
     text.parse().expect("valid socket address")
 }
 
-/// The change a step makes, or `None` for a read-only step.
+/// Returns the change a step makes, or `None` for a read-only step.
 fn step_request(step: &str) -> Option<Request> {
     let tcp_80 = ServiceKey::tcp(addr("192.0.2.1:80"));
     let service = |key: ServiceKey, scheduler: Scheduler, flags: ServiceFlags| {

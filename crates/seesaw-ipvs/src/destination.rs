@@ -9,7 +9,7 @@ use crate::nla::{DestinationAttribute, IpvsAttribute};
 use crate::service::{AddressFamily, address_to_wire, missing};
 use crate::stats::Stats;
 
-/// How packets reach a destination (`IP_VS_CONN_F_*` forwarding methods).
+/// The forwarding method of a destination (`IP_VS_CONN_F_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForwardMethod {
     /// NAT: the director rewrites the destination address.
@@ -55,8 +55,8 @@ impl ForwardMethod {
     }
 }
 
-/// Encapsulation of a `Tunnel` destination (`IP_VS_CONN_F_TUNNEL_TYPE_*`,
-/// Linux 5.3 and later; older kernels ignore it and use IPIP).
+/// Encapsulation of a `Tunnel` destination (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
+/// Kernels older than these attributes ignore them and use IPIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TunnelType {
     Ipip,
@@ -129,7 +129,7 @@ pub struct Destination {
 }
 
 impl Destination {
-    /// A direct-routing destination with weight 1 and no thresholds, the
+    /// Creates a direct-routing destination with weight 1 and no thresholds, the
     /// defaults of `ipvsadm -a`.
     pub fn new(address: SocketAddr) -> Self {
         Self {
@@ -160,7 +160,7 @@ impl Destination {
             && self.tunnel == other.tunnel
     }
 
-    /// The destination nest of `NEW_DEST`, `SET_DEST` and `DEL_DEST`, in the
+    /// Returns the destination nest of `NEW_DEST`, `SET_DEST` and `DEL_DEST`, in the
     /// order ipvsadm 1.31 emits it. The address family is always sent, so a
     /// destination may differ in family from its service (tunnel mode,
     /// Linux 3.18 and later). Connection counters are never sent.

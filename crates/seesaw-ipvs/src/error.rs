@@ -41,7 +41,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The kernel's errno for a rejected request.
+    /// Returns the kernel's errno for a rejected request.
     pub fn errno(&self) -> Option<i32> {
         match self {
             Self::Kernel { errno, .. } => Some(*errno),
@@ -55,7 +55,7 @@ impl Error {
         self.errno() == Some(libc_errno::EEXIST)
     }
 
-    /// True when the object does not exist: the kernel answers `ESRCH` for
+    /// True when the object does not exist: the kernel returns `ESRCH` for
     /// a missing service and `ENOENT` for a missing destination or
     /// scheduler.
     pub fn is_not_found(&self) -> bool {

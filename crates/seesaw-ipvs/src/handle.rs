@@ -2,11 +2,11 @@
 //! request/acknowledgement matching by sequence number.
 //!
 //! The socket is netlink-sys's `TokioSocket`, a non-blocking socket driven
-//! by tokio's reactor. IPVS requests are short and the kernel answers them
+//! by tokio's reactor. IPVS requests are short and the kernel handles them
 //! synchronously, so a blocking socket on `spawn_blocking` would only add a
-//! thread hop per call. One socket serves the handle; a mutex serialises
-//! calls, and replies whose sequence number does not belong to the current
-//! call (left over from a cancelled call) are dropped.
+//! thread hop per call. One socket serves the handle, and a mutex serialises
+//! calls. Replies whose sequence number does not belong to the current call
+//! (left over from a cancelled call) are dropped.
 
 use netlink_packet_core::{
     DoneBuffer, DoneMessage, ErrorBuffer, ErrorMessage, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
@@ -30,8 +30,8 @@ use crate::request::Request;
 use crate::service::{Service, ServiceKey};
 
 /// Receive buffer for one datagram. The kernel sizes dump datagrams to at
-/// most 32 KiB (`NLMSG_GOODSIZE` grown up to the reader's buffer), so
-/// 64 KiB holds any of them whole.
+/// most 32 KiB (`NLMSG_GOODSIZE` grown up to the reader's buffer), so a
+/// 64 KiB buffer receives any of them whole.
 const RECEIVE_BUFFER_LEN: usize = 64 * 1024;
 
 /// Requested socket receive buffer. Acknowledgements of a batch queue
@@ -94,7 +94,7 @@ struct Received<'a> {
     payload: &'a [u8],
 }
 
-/// What a received message means for the request it answers.
+/// The meaning of a received message for the request it replies to.
 enum Reply {
     /// A data message (a service, a destination, an info reply).
     Data(IpvsMessage),
@@ -135,14 +135,14 @@ impl Ipvs {
         })
     }
 
-    /// The numeric id the kernel gave the `IPVS` family.
+    /// Returns the numeric id the kernel gave the `IPVS` family.
     pub fn family_id(&self) -> u16 {
         self.family_id
     }
 
     /// Sets how many requests [`Ipvs::apply`] sends before reading their
-    /// acknowledgements (at least 1). The default is [`DEFAULT_BATCH_WINDOW`]
-    /// or less if the socket's receive buffer is small; a window too large
+    /// acknowledgements (at least 1). The default is [`DEFAULT_BATCH_WINDOW`],
+    /// or less if the socket's receive buffer is small. A window too large
     /// for the buffer makes the batch fail with `ENOBUFS`.
     pub fn set_batch_window(&mut self, window: usize) {
         self.batch_window = window.max(1);
@@ -214,7 +214,7 @@ impl Ipvs {
             .collect()
     }
 
-    /// Every service with its destinations. Like `ipvsadm -L`, this takes
+    /// Lists every service with its destinations. Like `ipvsadm -L`, this takes
     /// one dump per service, so it is not atomic against concurrent changes.
     pub async fn services_with_destinations(&self) -> Result<Vec<(Service, Vec<Destination>)>> {
         let mut table = Vec::new();
@@ -284,7 +284,7 @@ impl Ipvs {
     /// Sends many requests with as few round trips as the kernel allows.
     ///
     /// Requests go out back to back, up to the batch window per datagram,
-    /// each with `NLM_F_ACK` and its own sequence number; the kernel handles
+    /// each with `NLM_F_ACK` and its own sequence number. The kernel handles
     /// them in order and acknowledges each one. A rejected request does not
     /// stop the others (a destination whose service was rejected fails in
     /// turn with `ESRCH`). `Err` means the socket failed; per-request
@@ -358,8 +358,8 @@ impl Ipvs {
                 match reply {
                     Reply::Data(message) => data.push(message),
                     Reply::Done => return Ok(data),
-                    // A dump is answered by NLMSG_DONE alone (the kernel
-                    // does not acknowledge dumps), a plain request by its
+                    // A dump ends with NLMSG_DONE alone, because the kernel
+                    // does not acknowledge dumps. A plain request gets its
                     // data and then the acknowledgement.
                     Reply::Ack if !dump => return Ok(data),
                     Reply::Ack => {}

@@ -70,7 +70,7 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// The attributes of a `SET_CONFIG` request.
+    /// Returns the attributes of a `SET_CONFIG` request.
     pub fn attributes(&self) -> Vec<IpvsAttribute> {
         vec![
             IpvsAttribute::TimeoutTcp(self.tcp),

@@ -2,10 +2,10 @@
 //!
 //! Two layers, as in the rust-netlink crates:
 //!
-//! - Message types that do no I/O: [`IpvsMessage`] (a command and its
+//! - Message types that do no I/O. [`IpvsMessage`] (a command and its
 //!   attributes) implements `GenlFamily`, `Emitable` and
 //!   `ParseableParametrized` from netlink-packet-generic and
-//!   netlink-packet-core; [`nla`] has one enum variant per attribute; and
+//!   netlink-packet-core. [`nla`] has one enum variant per attribute.
 //!   [`Service`], [`Destination`], [`Info`] and [`Timeouts`] convert to and
 //!   from attribute lists.
 //! - [`Ipvs`], an async handle over one netlink socket that resolves the

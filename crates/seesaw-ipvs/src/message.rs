@@ -10,7 +10,8 @@ use crate::constants::*;
 use crate::nla::IpvsAttribute;
 
 /// An IPVS command (`IPVS_CMD_*`). Replies use the `New*`/`Set*` commands:
-/// a service dump answers with `NewService`, `GetInfo` with `SetInfo`.
+/// the kernel replies to a service dump with `NewService` messages and to
+/// `GetInfo` with `SetInfo`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum IpvsCommand {
     NewService,

@@ -2,10 +2,10 @@
 //! exact wire encoding. No interpretation happens here beyond byte order:
 //! the typed model in `service.rs` and `destination.rs` builds on these.
 //!
-//! Encoding rules (Linux `include/uapi/linux/ip_vs.h` and the kernel's
-//! `ip_vs_ctl.c` policies): integers are in host byte order except ports,
-//! which are big-endian; addresses are always 16 bytes (IPv4 in the first
-//! four); strings carry a trailing NUL. Nests are emitted with
+//! Encoding rules, from Linux `include/uapi/linux/ip_vs.h` and the kernel's
+//! `ip_vs_ctl.c` policies: integers are in host byte order except ports,
+//! which are big-endian. Addresses are always 16 bytes, IPv4 in the first
+//! four. Strings carry a trailing NUL. Nests are emitted with
 //! `NLA_F_NESTED`, as libnl and ipvsadm do. The kernel emits its nests
 //! without that flag, and the parser accepts both.
 

@@ -25,7 +25,7 @@ pub enum Request {
 }
 
 impl Request {
-    /// The message that carries this request to the kernel.
+    /// Builds the message that carries this request to the kernel.
     pub fn message(&self) -> IpvsMessage {
         match self {
             Self::AddService(service) => service_message(IpvsCommand::NewService, service),
@@ -50,7 +50,7 @@ impl Request {
         }
     }
 
-    /// What the request does, for error messages: `add service`.
+    /// Returns the operation's name for error messages: `add service`.
     pub fn operation(&self) -> &'static str {
         match self {
             Self::AddService(_) => "add service",
@@ -64,7 +64,7 @@ impl Request {
         }
     }
 
-    /// The object concerned, for error messages: `TCP 192.0.2.1:80 (wlc)`
+    /// Returns the object concerned, for error messages: `TCP 192.0.2.1:80 (wlc)`
     /// or `192.0.2.2:80 of TCP 192.0.2.1:80`; empty for a flush.
     pub fn object(&self) -> String {
         match self {

@@ -25,7 +25,7 @@ impl AddressFamily {
         }
     }
 
-    /// The Linux `AF_*` number.
+    /// Returns the Linux `AF_*` number.
     pub fn number(self) -> u16 {
         match self {
             Self::Inet => AF_INET,
@@ -94,7 +94,7 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// What identifies a service in the kernel: protocol, address and port, or
+/// The identity of a service in the kernel: protocol, address and port, or
 /// a firewall mark with an address family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServiceKey {
@@ -141,7 +141,7 @@ impl ServiceKey {
         }
     }
 
-    /// The attributes that identify the service: the family, then either
+    /// Returns the attributes that identify the service: the family, then either
     /// protocol, address and port, or the mark. This is the whole service
     /// nest of `GET_DEST` requests (the same as ipvsadm 1.31 sends).
     pub fn attributes(&self) -> Vec<ServiceAttribute> {
@@ -157,7 +157,7 @@ impl ServiceKey {
         attributes
     }
 
-    /// The service nest for requests that only name the service
+    /// Returns the service nest for requests that only name the service
     /// (`DEL_SERVICE`, `GET_SERVICE` and the destination commands): the key
     /// plus an empty scheduler, no flags, no timeout and a full netmask. The
     /// kernel reads only the key for these commands; the rest matches what
@@ -419,7 +419,7 @@ pub struct Service {
 }
 
 impl Service {
-    /// A service with no flags, no persistence and a full netmask.
+    /// Creates a service with no flags, no persistence and a full netmask.
     pub fn new(key: ServiceKey, scheduler: impl Into<Scheduler>) -> Self {
         Self {
             key,
@@ -445,7 +445,7 @@ impl Service {
             && self.persistence_engine == other.persistence_engine
     }
 
-    /// The service nest of `NEW_SERVICE` and `SET_SERVICE` requests, in the
+    /// Returns the service nest of `NEW_SERVICE` and `SET_SERVICE` requests, in the
     /// order ipvsadm 1.31 emits it. The flags mask is all ones, so the
     /// request replaces every flag.
     pub fn attributes(&self) -> Vec<ServiceAttribute> {

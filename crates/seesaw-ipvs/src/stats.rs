@@ -5,8 +5,8 @@ use netlink_packet_core::{DecodeError, DefaultNla, Emitable, NlasIterator};
 use crate::constants::*;
 
 /// Counters and rates of a service or destination, as the kernel reports
-/// them in the `STATS` and `STATS64` nests. Rates are per second, averaged
-/// by the kernel's rate estimator over about 2 seconds.
+/// them in the `STATS` and `STATS64` nests. Rates are per second, as the
+/// kernel's rate estimator computes them every 2 seconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Stats {
     /// Connections scheduled.
@@ -43,7 +43,7 @@ impl Stats {
         ]
     }
 
-    /// The nest's attributes. In the 32-bit nest, values wider than the
+    /// Returns the nest's attributes. In the 32-bit nest, values wider than the
     /// field are truncated, as the kernel does.
     fn attributes(&self, wide: bool) -> Vec<DefaultNla> {
         self.fields()
@@ -68,8 +68,9 @@ impl Stats {
     }
 
     /// Parses a `STATS` or `STATS64` nest. Each value is read at the width
-    /// it has on the wire (4 or 8 bytes), so either nest layout decodes;
-    /// missing values stay 0 and unknown or padding attributes are skipped.
+    /// it has on the wire (4 or 8 bytes), so either nest layout decodes.
+    /// Missing values stay 0. Unknown attributes, padding and values of any
+    /// other width are skipped.
     pub(crate) fn parse_nest(payload: &[u8], wide: bool) -> Result<Self, DecodeError> {
         let what = if wide { "STATS64" } else { "STATS" };
         let mut stats = Stats::default();

@@ -690,7 +690,7 @@ async fn measure_programming_time() {
     }
 }
 
-/// The table as `ipvsadm --restore` input.
+/// Writes the table as `ipvsadm --restore` input.
 fn restore_rules(requests: &[Request]) -> String {
     let mut rules = String::new();
     for request in requests {

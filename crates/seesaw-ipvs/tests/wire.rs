@@ -494,7 +494,7 @@ fn ipvsadm_get_info() {
     let capture = Capture::load("ipvsadm/info.hex");
     let family_id = capture.family_id();
 
-    // ipvsadm --version asks twice; both requests are the same.
+    // ipvsadm --version sends GET_INFO twice, and both requests are the same.
     for captured in capture.requests() {
         let ours = IpvsMessage::get_info().to_bytes(
             family_id,
@@ -617,7 +617,7 @@ fn kernel_config_reply() {
     );
 }
 
-/// The services the capture script created, as ipvsadm lists them.
+/// Returns the services the capture script created, as ipvsadm lists them.
 fn expected_services() -> Vec<Service> {
     let mut tcp = Service::new(tcp_80(), Scheduler::Rr);
     tcp.flags = ServiceFlags::PERSISTENT;
@@ -778,14 +778,15 @@ const STEPS: [&str; 24] = [
     "flush",
 ];
 
-/// A request's bytes with sequence number and port id cleared.
+/// Returns a request's bytes with sequence number and port id cleared.
 fn without_sequence_and_port(message: &Captured) -> Vec<u8> {
     let mut bytes = message.bytes.clone();
     bytes[8..16].fill(0);
     bytes
 }
 
-/// The errno of the kernel's final answer to a request: the ack or error.
+/// Returns the errno of the kernel's final reply to a request: the ack or
+/// error, or 0 for the end of a dump.
 fn final_errno(capture: &Capture, request: &Captured) -> i32 {
     let replies = capture.replies_to(request);
     let last = replies.last().expect("a reply");
@@ -802,8 +803,8 @@ fn handle_sends_what_ipvsadm_sends() {
     for step in STEPS {
         let ipvsadm = Capture::load(&format!("ipvsadm/{step}.hex"));
         let ours = Capture::load(&format!("seesaw-ipvs/{step}.hex"));
-        // ipvsadm asks for GET_INFO before every command; the handle only
-        // when asked.
+        // ipvsadm sends GET_INFO before every command, and the handle only
+        // when its caller calls info().
         let mut theirs: Vec<&Captured> = ipvsadm
             .requests()
             .into_iter()
@@ -811,7 +812,7 @@ fn handle_sends_what_ipvsadm_sends() {
             .take(if step == "info" { 1 } else { usize::MAX })
             .collect();
         // The handle leaves the port id 0 for the kernel to fill in, which
-        // tells its requests from the capture script's own `ipvsadm -C`.
+        // separates its requests from the capture script's own `ipvsadm -C`.
         let mut mine: Vec<&Captured> = ours
             .requests()
             .into_iter()

@@ -64,8 +64,8 @@ impl Capture {
         }
     }
 
-    /// The IPVS family id: the type of the first request not sent to the
-    /// controller.
+    /// Returns the IPVS family id: the type of the first request not sent
+    /// to the controller.
     pub fn family_id(&self) -> u16 {
         self.messages
             .iter()
@@ -74,7 +74,7 @@ impl Capture {
             .message_type
     }
 
-    /// The IPVS requests, in order.
+    /// Returns the IPVS requests, in order.
     pub fn requests(&self) -> Vec<&Captured> {
         let family = self.family_id();
         self.messages
@@ -83,7 +83,7 @@ impl Capture {
             .collect()
     }
 
-    /// The request of a one-command capture. ipvsadm sends `GET_INFO`
+    /// Returns the request of a one-command capture. ipvsadm sends `GET_INFO`
     /// first, then the command.
     pub fn command_request(&self) -> &Captured {
         let requests = self.requests();
@@ -101,7 +101,7 @@ impl Capture {
         requests[1]
     }
 
-    /// The kernel's replies to a request: same sequence number, and same
+    /// Returns the kernel's replies to a request: same sequence number, and same
     /// port id unless the request left it 0 for the kernel to fill in.
     pub fn replies_to(&self, request: &Captured) -> Vec<&Captured> {
         self.messages
@@ -134,7 +134,7 @@ fn split(datagram: &[u8], request: bool) -> Vec<Captured> {
     messages
 }
 
-/// The errno of an `NLMSG_ERROR` message, positive; 0 for an ack.
+/// Returns the errno of an `NLMSG_ERROR` message, positive, or 0 for an ack.
 pub fn ack_errno(message: &Captured) -> i32 {
     assert_eq!(message.message_type, 2, "not an NLMSG_ERROR message");
     -i32::from_ne_bytes(message.bytes[16..20].try_into().unwrap())
