@@ -3,7 +3,10 @@
 //! ARP, iptables and sysctls), on behalf of the engine.
 
 pub mod arp;
+pub mod convert;
 pub mod error;
 pub mod iptables;
 pub mod net;
+pub mod ops;
+pub mod service;
 pub mod sysctl;

@@ -1,7 +1,18 @@
 //! `seesaw_ncc`: the network control centre.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
 use clap::Parser;
-use seesaw_runtime::{GlogFlags, exit_not_implemented, parse_go_flags};
+use seesaw_ipc::proto::ncc_server::NccServer;
+use seesaw_ipc::{SocketGuard, bind_unix_socket, prepare_run_directory};
+use seesaw_ncc::net::Net;
+use seesaw_ncc::ops::Ncc;
+use seesaw_ncc::service::NccService;
+use seesaw_runtime::{GlogFlags, parse_go_flags};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_stream::wrappers::UnixListenerStream;
 
 /// Programs IPVS, addresses, routes, ARP and iptables on behalf of the engine.
 #[derive(Parser, Debug)]
@@ -15,7 +26,104 @@ struct Flags {
     glog: GlogFlags,
 }
 
-fn main() {
-    let _flags: Flags = parse_go_flags(std::env::args());
-    exit_not_implemented("seesaw_ncc");
+/// Exit status of a fatal start-up error, as glog's Fatal uses.
+const EXIT_FATAL: u8 = 2;
+
+fn main() -> ExitCode {
+    let flags: Flags = parse_go_flags(std::env::args());
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+
+    if !nix::unistd::geteuid().is_root() {
+        tracing::error!("seesaw_ncc must run as root: it changes IPVS, links, routes and iptables");
+        return ExitCode::from(EXIT_FATAL);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("failed to start the async runtime: {error}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(run(PathBuf::from(flags.socket))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+async fn run(socket: PathBuf) -> Result<(), String> {
+    let ipvs = seesaw_ipvs::Ipvs::connect()
+        .await
+        .map_err(|error| format!("IPVS initialisation failed: {error}"))?;
+    match ipvs.info().await {
+        Ok(info) => tracing::info!("IPVS version {}", info.version),
+        Err(error) => return Err(format!("IPVS initialisation failed: {error}")),
+    }
+    let net = Net::connect().map_err(|error| error.to_string())?;
+    let ncc = Arc::new(Ncc::new(net));
+
+    // Switching over from the Go NCC: its rules sit in built-in chains,
+    // where ours never go.
+    match ncc.remove_go_iptables().await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!("removed {count} iptables rules left by the Go NCC"),
+        Err(error) => tracing::warn!("failed to remove iptables rules left by the Go NCC: {error}"),
+    }
+
+    if let Err(error) = prepare_run_directory(&socket) {
+        tracing::warn!(
+            "failed to prepare the directory of {}: {error}",
+            socket.display()
+        );
+    }
+    let listener = bind_unix_socket(&socket)
+        .await
+        .map_err(|error| error.to_string())?;
+    let _socket_guard = SocketGuard::new(&socket);
+    tracing::info!("serving on {}", socket.display());
+
+    let service = NccService::new(Arc::clone(&ncc), Arc::new(ipvs));
+    let served = tonic::transport::Server::builder()
+        .add_service(NccServer::new(service))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())
+        .await;
+    ncc.shutdown();
+    served.map_err(|error| format!("serving on {} failed: {error}", socket.display()))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT, SIGTERM or SIGQUIT.
+async fn shutdown_signal() {
+    let mut streams = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::quit(), "SIGQUIT"),
+    ] {
+        match signal(kind) {
+            Ok(stream) => streams.push((stream, name)),
+            Err(error) => tracing::warn!("failed to handle {name}: {error}"),
+        }
+    }
+    let waits = streams.iter_mut().map(|(stream, name)| {
+        Box::pin(async move {
+            stream.recv().await;
+            *name
+        })
+    });
+    let (name, _, _) = futures_util::future::select_all(waits).await;
+    tracing::info!("received {name}, shutting down");
 }
