@@ -366,3 +366,24 @@ impl RepeatLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeat_limiter_suppresses_within_period() {
+        let mut limiter = RepeatLimiter::default();
+        assert_eq!(limiter.allow("send"), Some(0));
+        assert_eq!(limiter.allow("send"), None);
+        assert_eq!(limiter.allow("send"), None);
+        // Another kind has its own budget.
+        assert_eq!(limiter.allow("receive"), Some(0));
+
+        // Move the last line of "send" back past the period.
+        let entry = limiter.kinds.get_mut("send").unwrap();
+        entry.0 -= REPEAT_LOG_PERIOD;
+        assert_eq!(limiter.allow("send"), Some(2));
+        assert_eq!(limiter.allow("send"), None);
+    }
+}

@@ -205,3 +205,55 @@ fn parse_u8(name: &str, value: u32) -> Result<NonZeroU8, String> {
         .and_then(NonZeroU8::new)
         .ok_or_else(|| format!("invalid -{name} {value}: it must be from 1 to 255"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_range_checked() {
+        assert_eq!(parse_u8("priority", 1).unwrap().get(), 1);
+        assert_eq!(parse_u8("priority", 255).unwrap().get(), 255);
+        assert!(parse_u8("priority", 0).is_err());
+        assert!(parse_u8("priority", 256).is_err());
+    }
+
+    #[test]
+    fn advert_interval_parsed() {
+        assert_eq!(parse_interval("500ms").unwrap().centis(), 50);
+        assert_eq!(parse_interval("1s").unwrap().centis(), 100);
+        assert_eq!(parse_interval("30ms").unwrap().centis(), 3);
+        assert!(parse_interval("505ms").is_err());
+        assert!(parse_interval("0s").is_err());
+        assert!(parse_interval("fast").is_err());
+    }
+
+    #[test]
+    fn test_mode_flags_configure() {
+        let flags: Flags = Flags::parse_from([
+            "seesaw_ha",
+            "--test_mode=true",
+            "--local_addr=198.18.0.1",
+            "--priority=255",
+            "--vrid=60",
+        ]);
+        let (_, settings) = configure(&flags).unwrap();
+        assert_eq!(settings.advert_interval, AdvertInterval::DEFAULT);
+        assert!(!settings.preempt);
+    }
+
+    #[test]
+    fn mixed_families_rejected() {
+        let flags: Flags =
+            Flags::parse_from(["seesaw_ha", "--test_mode=true", "--local_addr=2001:db8::1"]);
+        let error = configure(&flags).unwrap_err();
+        assert!(error.contains("different address families"), "{error}");
+    }
+
+    #[test]
+    fn engine_mode_not_implemented() {
+        let flags: Flags = Flags::parse_from(["seesaw_ha"]);
+        let error = configure(&flags).unwrap_err();
+        assert!(error.contains("-test_mode"), "{error}");
+    }
+}
