@@ -211,7 +211,7 @@ fn record(job: &Job, result: &JobResult, timeout: u64, report: &mut Report) {
             // line is enough, even when a later test in the job crashed.
             Some((_, LibtestResult::Ok)) => {
                 println!("PASS {id}");
-                report.pass_or_self_skip(id, captured_stdout(&result.log, test));
+                report.pass_or_self_skip(id, test_output(job, &result.log, test));
             }
             Some((_, LibtestResult::Failed)) => {
                 println!("FAIL {id}");
@@ -228,9 +228,21 @@ fn record(job: &Job, result: &JobResult, timeout: u64, report: &mut Report) {
     }
 }
 
-/// Returns the stdout that libtest printed for `test` under `--show-output`:
-/// the lines after `---- TEST stdout ----` up to the next such header or the
-/// `successes:` or `failures:` list.
+/// Returns the output of `test` in which to look for a `SKIPPED` line. A job
+/// of one test owns its whole log, which also holds what child processes
+/// wrote. A job of several tests has only libtest's captured sections.
+fn test_output<'a>(job: &Job, log: &'a str, test: &str) -> &'a str {
+    if job.tests.len() == 1 {
+        log
+    } else {
+        captured_stdout(log, test)
+    }
+}
+
+/// Returns the output that libtest captured for `test` and printed under
+/// `--show-output`: the lines after `---- TEST stdout ----` up to the next
+/// such header or the `successes:` or `failures:` list. Despite the header,
+/// the section holds what the test thread wrote to stdout and to stderr.
 fn captured_stdout<'a>(log: &'a str, test: &str) -> &'a str {
     let header = format!("---- {test} stdout ----\n");
     let Some(start) = log.find(&header).map(|at| at + header.len()) else {
@@ -373,6 +385,16 @@ mod tests {
         };
         record(&job(&["t", "u"]), &result, 600, &mut report);
         assert_eq!(report.count_line(), "1 passed, 0 failed, 1 skipped");
+
+        // A child process writes to the job's log directly, outside libtest's
+        // sections, and a job of one test owns that log.
+        let mut report = Report::default();
+        let result = JobResult {
+            status: Some(0),
+            log: "running 1 test\nSKIPPED: keepalived not installed\ntest t ... ok\n".into(),
+        };
+        record(&job(&["t"]), &result, 600, &mut report);
+        assert_eq!(report.count_line(), "0 passed, 0 failed, 1 skipped");
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn run(
         let id = format!("{} {}", test.binary_id, test.name);
         let key = (test.binary_id.clone(), test.name.clone());
         match outcomes.remove(&key) {
-            Some(Outcome::Passed { stdout }) => report.pass_or_self_skip(id, &stdout),
+            Some(Outcome::Passed { output }) => report.pass_or_self_skip(id, &output),
             Some(Outcome::Failed(message)) => report.fail(id, message),
             None => report.fail(id, why_missing.clone()),
         }
@@ -85,7 +85,7 @@ pub fn run(
         println!("warning: nextest ran {binary_id} {name}, which xtask did not expect on the host");
         let id = format!("{binary_id} {name}");
         match outcome {
-            Outcome::Passed { stdout } => report.pass_or_self_skip(id, &stdout),
+            Outcome::Passed { output } => report.pass_or_self_skip(id, &output),
             Outcome::Failed(message) => report.fail(id, message),
         }
     }
@@ -107,17 +107,18 @@ fn junit_paths(workspace: &Workspace) -> Vec<PathBuf> {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
-    /// The test passed; `stdout` may still hold a `SKIPPED` line.
+    /// The test passed; its stdout and stderr, in `output`, may still hold
+    /// a `SKIPPED` line.
     Passed {
-        stdout: String,
+        output: String,
     },
     Failed(String),
 }
 
 /// Maps (binary id, test name) to the test's outcome. Nextest writes one
 /// `<testcase>` per test that ran, with a `<failure>` or `<error>` child when
-/// the test failed, timed out or crashed, and a `<system-out>` child because
-/// nextest.toml sets `store-success-output`.
+/// the test failed, timed out or crashed, and `<system-out>` and `<system-err>`
+/// children because nextest.toml sets `store-success-output`.
 fn parse_junit(xml: &str) -> Result<HashMap<(String, String), Outcome>> {
     let document = roxmltree::Document::parse(xml).context("invalid JUnit report from nextest")?;
     let mut outcomes = HashMap::new();
@@ -137,13 +138,14 @@ fn parse_junit(xml: &str) -> Result<HashMap<(String, String), Outcome>> {
                 Outcome::Failed(format!("{kind} ({message})"))
             }
             None => {
-                let stdout = case
-                    .children()
-                    .find(|child| child.has_tag_name("system-out"))
-                    .and_then(|child| child.text())
-                    .unwrap_or_default();
+                let text_of = |tag: &str| {
+                    case.children()
+                        .find(|child| child.has_tag_name(tag))
+                        .and_then(|child| child.text())
+                        .unwrap_or_default()
+                };
                 Outcome::Passed {
-                    stdout: stdout.to_owned(),
+                    output: format!("{}{}", text_of("system-out"), text_of("system-err")),
                 }
             }
         };
@@ -164,8 +166,9 @@ mod tests {
     <testcase name="diag::tests::a" classname="seesaw-config" time="0.005"/>
     <testcase name="oracle" classname="seesaw-config::oracle" time="0.005">
       <system-out>running 1 test
-SKIPPED oracle: go not found
 </system-out>
+      <system-err>SKIPPED oracle: go not found
+</system-err>
     </testcase>
     <testcase name="b" classname="seesaw-config" time="0.1">
       <failure message="thread &apos;b&apos; panicked" type="test failure with exit code 101">x</failure>
@@ -184,13 +187,13 @@ SKIPPED oracle: go not found
         assert_eq!(
             get("seesaw-config", "diag::tests::a"),
             &Outcome::Passed {
-                stdout: String::new()
+                output: String::new()
             }
         );
         assert_eq!(
             get("seesaw-config::oracle", "oracle"),
             &Outcome::Passed {
-                stdout: "running 1 test\nSKIPPED oracle: go not found\n".to_owned()
+                output: "running 1 test\nSKIPPED oracle: go not found\n".to_owned()
             }
         );
         assert_eq!(

@@ -1,6 +1,6 @@
 //! Per-test outcomes of a `cargo xtask test` run and its closing summary.
 
-/// The first word of a stdout line by which a test that found at run time
+/// The first word of an output line by which a test that found at run time
 /// that it cannot run (a missing oracle, say) reports itself as skipped.
 pub const SKIP_MARKER: &str = "SKIPPED";
 
@@ -52,9 +52,9 @@ impl Report {
     }
 
     /// Records a test that passed, or that skipped itself by printing a
-    /// `SKIPPED` line, as found in its captured `stdout`.
-    pub fn pass_or_self_skip(&mut self, test: impl Into<String>, stdout: &str) {
-        match self_skip_reason(stdout) {
+    /// `SKIPPED` line, as found in its captured stdout and stderr.
+    pub fn pass_or_self_skip(&mut self, test: impl Into<String>, output: &str) {
+        match self_skip_reason(output) {
             Some(reason) => self.skip(&format!("skipped itself: {reason}"), test),
             None => self.pass(),
         }
@@ -101,8 +101,8 @@ impl Report {
 
 /// Returns the reason from the first line that starts with the word
 /// `SKIPPED`, with any `:` after the word removed.
-pub fn self_skip_reason(stdout: &str) -> Option<String> {
-    stdout.lines().find_map(|line| {
+pub fn self_skip_reason(output: &str) -> Option<String> {
+    output.lines().find_map(|line| {
         let rest = line.strip_prefix(SKIP_MARKER)?;
         if !(rest.is_empty() || rest.starts_with([' ', ':'])) {
             return None;
@@ -174,8 +174,8 @@ mod tests {
             ("  SKIPPED indented\n", None),
             ("test a ... ok\n", None),
         ];
-        for (stdout, reason) in cases {
-            assert_eq!(self_skip_reason(stdout).as_deref(), reason, "{stdout:?}");
+        for (output, reason) in cases {
+            assert_eq!(self_skip_reason(output).as_deref(), reason, "{output:?}");
         }
 
         let mut report = Report::default();
