@@ -307,15 +307,27 @@ impl Default for Iptables {
     }
 }
 
-/// Finds `program` in /usr/sbin or /sbin.
+/// Finds `program` (such as `iptables` or `ip6tables-save`) in /usr/sbin
+/// or /sbin. Debian links `iptables` through /etc/alternatives, which a
+/// minimal root file system may lack, so the nft and legacy variants
+/// (`iptables-nft`, `iptables-legacy-save`) are tried next.
 pub fn find_program(program: &str) -> Result<PathBuf> {
-    ["/usr/sbin", "/sbin"]
+    let (base, suffix) = match program.split_once('-') {
+        Some((base, rest)) => (base, format!("-{rest}")),
+        None => (program, String::new()),
+    };
+    let names = [
+        program.to_owned(),
+        format!("{base}-nft{suffix}"),
+        format!("{base}-legacy{suffix}"),
+    ];
+    names
         .iter()
-        .map(|dir| Path::new(dir).join(program))
+        .flat_map(|name| ["/usr/sbin", "/sbin"].map(|dir| Path::new(dir).join(name)))
         .find(|path| path.exists())
         .ok_or_else(|| {
             NccError::NotFound(format!(
-                "{program} not found in /usr/sbin or /sbin; install iptables"
+                "{program} not found in /usr/sbin or /sbin; install the iptables package"
             ))
         })
 }
@@ -586,6 +598,12 @@ fn value_after<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// Drops the host prefix length that `iptables-save` prints after `-d`
+/// but not after `--vaddr`.
+fn host_address(text: &str) -> &str {
+    text.trim_end_matches("/32").trim_end_matches("/128")
+}
+
 fn is(args: &[String], expected: &[&str]) -> bool {
     args.len() == expected.len() && args.iter().zip(expected).all(|(arg, want)| arg == want)
 }
@@ -617,7 +635,9 @@ pub fn go_leftovers(family: Family, rules: &[SavedRule]) -> Vec<SavedRule> {
         .filter(|rule| rule.table == "filter" && rule.chain == "INPUT")
         .filter(|rule| value_after(&rule.args, "-p") == Some(foreign_icmp))
         .filter(|rule| rule.args.ends_with(&["-j".to_owned(), "ACCEPT".to_owned()]))
-        .filter_map(|rule| value_after(&rule.args, "-d").map(str::to_owned))
+        .filter_map(|rule| {
+            value_after(&rule.args, "-d").map(|address| host_address(address).to_owned())
+        })
         .collect();
     let ecu_rule = ["-p", "tcp", "-m", "tcp", "--dport", "10257", "-j", "ACCEPT"];
 
@@ -626,7 +646,7 @@ pub fn go_leftovers(family: Family, rules: &[SavedRule]) -> Vec<SavedRule> {
         .filter(|rule| {
             let on_vip = value_after(&rule.args, "-d")
                 .or_else(|| value_after(&rule.args, "--vaddr"))
-                .is_some_and(|address| vips.contains(address));
+                .is_some_and(|address| vips.contains(host_address(address)));
             let target = value_after(&rule.args, "-j").unwrap_or("");
             match (rule.table.as_str(), rule.chain.as_str()) {
                 ("filter", "INPUT") => {
@@ -794,6 +814,9 @@ COMMIT
 -A INPUT -d 100.115.222.143/32 -j REJECT --reject-with icmp-port-unreachable
 -A INPUT -d 198.51.100.1/32 -p tcp -m tcp --dport 25 -j ACCEPT
 COMMIT
+*nat
+-A POSTROUTING -p tcp -m ipvs --vaddr 100.115.222.143 --vport 443 -j SNAT --to-source 100.115.222.132 --random
+COMMIT
 ";
 
     #[test]
@@ -815,6 +838,7 @@ COMMIT
                 "filter INPUT -d 100.115.222.143/32 -p icmp -j ACCEPT",
                 "filter INPUT -d 100.115.222.143/32 -p ipv6-icmp -j ACCEPT",
                 "filter INPUT -d 100.115.222.143/32 -j REJECT --reject-with icmp-port-unreachable",
+                "nat POSTROUTING -p tcp -m ipvs --vaddr 100.115.222.143 --vport 443 -j SNAT --to-source 100.115.222.132 --random",
             ]
         );
     }

@@ -1,0 +1,759 @@
+//! The NCC daemon against a real kernel, in network namespaces that each
+//! test creates inside the kernel lab VM.
+//!
+//! Topology (one L2 segment, 10.10.0.0/24, on a bridge in `<p>-sw`):
+//! - `<p>-lb`: the load balancer; `eth0` is the node interface
+//!   (10.10.0.5), `eth1` the LB interface, default route via 10.10.0.1.
+//! - `<p>-cl`: a client, 10.10.0.50.
+//! - `<p>-be`: a backend, 10.10.0.60, holding the DSR VIP on `lo`.
+//!
+//! Every check reads the kernel's own view (`ip`, `iptables-save`,
+//! `ipvsadm`) or sends real packets.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use seesaw_ipc::proto::{self, ncc_client::NccClient};
+use tonic::transport::Channel;
+
+const NODE: &str = "10.10.0.5";
+const CLUSTER_VIP: &str = "10.10.0.10";
+const GATEWAY: &str = "10.10.0.1";
+const CLIENT: &str = "10.10.0.50";
+const BACKEND: &str = "10.10.0.60";
+const DSR_VIP: &str = "10.10.0.100";
+const NAT_VIP: &str = "10.10.0.101";
+
+/// Panics unless the test runs in the lab, whose init sets SEESAW_LAB=1, so
+/// that `cargo test -- --ignored` cannot change the host's network setup.
+fn require_lab() {
+    if std::env::var_os("SEESAW_LAB").is_none() {
+        panic!(
+            "this test changes the kernel's network setup and runs only in the kernel lab; run it with `cargo xtask test`"
+        );
+    }
+}
+
+/// Runs a command and returns its stdout; panics with its output on failure.
+fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("failed to start {program}: {error}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "`{program} {}` failed with {}\nstdout:\n{stdout}\nstderr:\n{}",
+        args.join(" "),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn sh(script: &str) -> String {
+    run("bash", &["-c", script])
+}
+
+fn iptables_program(name: &str) -> String {
+    seesaw_ncc::iptables::find_program(name)
+        .expect("iptables installed")
+        .display()
+        .to_string()
+}
+
+/// The namespaces of one test, deleted on drop.
+struct Lab {
+    prefix: String,
+}
+
+impl Lab {
+    fn ns(&self, role: &str) -> String {
+        format!("{}-{role}", self.prefix)
+    }
+
+    /// Runs `ip netns exec <ns> <command>` and returns stdout.
+    fn exec(&self, role: &str, command: &str) -> String {
+        sh(&format!("ip netns exec {} {command}", self.ns(role)))
+    }
+
+    fn iptables_save(&self) -> String {
+        self.exec("lb", &iptables_program("iptables-save"))
+    }
+
+    fn iptables(&self, args: &str) -> String {
+        self.exec("lb", &format!("{} -w {args}", iptables_program("iptables")))
+    }
+
+    fn new(prefix: &str) -> Self {
+        let lab = Lab {
+            prefix: prefix.to_owned(),
+        };
+        for role in ["sw", "lb", "cl", "be"] {
+            run("ip", &["netns", "add", &lab.ns(role)]);
+            lab.exec(role, "ip link set lo up");
+        }
+        let sw = lab.ns("sw");
+        lab.exec("sw", "ip link add br0 type bridge");
+        lab.exec("sw", &format!("ip addr add {GATEWAY}/24 dev br0"));
+        lab.exec("sw", "ip link set br0 up");
+        // One veth pair per port: `<name>` in its namespace, `p-<name>` on
+        // the bridge.
+        for (role, name) in [("lb", "eth0"), ("lb", "eth1"), ("cl", "c0"), ("be", "b0")] {
+            let port = format!("p-{name}");
+            run(
+                "ip",
+                &[
+                    "link",
+                    "add",
+                    name,
+                    "netns",
+                    &lab.ns(role),
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &port,
+                    "netns",
+                    &sw,
+                ],
+            );
+            lab.exec("sw", &format!("ip link set {port} master br0 up"));
+            lab.exec(role, &format!("ip link set {name} up"));
+        }
+        lab.exec("lb", &format!("ip addr add {NODE}/24 dev eth0"));
+        lab.exec(
+            "lb",
+            &format!("ip route add default via {GATEWAY} dev eth0"),
+        );
+        lab.exec("cl", &format!("ip addr add {CLIENT}/24 dev c0"));
+        lab.exec("be", &format!("ip addr add {BACKEND}/24 dev b0"));
+        // The backend holds the DSR VIP without answering ARP for it.
+        lab.exec("be", &format!("ip addr add {DSR_VIP}/32 dev lo"));
+        for key in [
+            "all/arp_ignore=1",
+            "all/arp_announce=2",
+            "b0/arp_ignore=1",
+            "b0/arp_announce=2",
+        ] {
+            lab.exec(
+                "be",
+                &format!("sysctl -q -w net.ipv4.conf.{}", key.replace('/', ".")),
+            );
+        }
+        lab
+    }
+
+    /// Starts seesaw_ncc in the load balancer's namespace.
+    fn start_ncc(&self, socket: &std::path::Path) -> Daemon {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("lb"),
+                env!("CARGO_BIN_EXE_seesaw_ncc"),
+                "-socket",
+            ])
+            .arg(socket)
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start seesaw_ncc");
+        Daemon { child: Some(child) }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for role in ["sw", "lb", "cl", "be"] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(role)])
+                .status();
+        }
+    }
+}
+
+/// A running seesaw_ncc, stopped with SIGTERM.
+struct Daemon {
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        // `ip netns exec` execs the daemon, so this pid is the daemon's.
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal seesaw_ncc");
+        child.wait().expect("wait for seesaw_ncc")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+async fn client(socket: &std::path::Path) -> NccClient<Channel> {
+    let options = seesaw_ipc::ClientOptions {
+        connect_attempts: 20,
+        retry_delay: Duration::from_millis(100),
+        ..Default::default()
+    };
+    seesaw_ipc::connect(socket, &options)
+        .await
+        .expect("connect to seesaw_ncc")
+}
+
+fn lb_interface() -> proto::LbInterface {
+    proto::LbInterface {
+        name: "eth1".to_owned(),
+        dummy_interface: "dummy0".to_owned(),
+        node_interface: "eth0".to_owned(),
+        node: Some(proto::HostAddresses {
+            ipv4: NODE.to_owned(),
+            ipv6: String::new(),
+        }),
+        cluster_vip: Some(proto::HostAddresses {
+            ipv4: CLUSTER_VIP.to_owned(),
+            ipv6: String::new(),
+        }),
+        routing_table: 2,
+        vrid: 60,
+        use_vmac: true,
+    }
+}
+
+fn vip_request(address: &str, kind: proto::VipType) -> proto::VipRequest {
+    proto::VipRequest {
+        lb: Some(lb_interface()),
+        vip: Some(proto::Vip {
+            address: address.to_owned(),
+            r#type: kind as i32,
+        }),
+    }
+}
+
+fn tcp_service(
+    vip: &str,
+    port: u32,
+    backend_port: u32,
+    forward: proto::IpvsForward,
+) -> proto::IpvsService {
+    proto::IpvsService {
+        key: Some(proto::IpvsServiceKey {
+            protocol: 6,
+            address: vip.to_owned(),
+            port,
+            fwmark: 0,
+            family: proto::AddressFamily::Ipv4 as i32,
+        }),
+        scheduler: "rr".to_owned(),
+        destinations: vec![proto::IpvsDestination {
+            address: BACKEND.to_owned(),
+            port: backend_port,
+            forward: forward as i32,
+            weight: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn vserver_rules(vip: &str, port: u32, mode: proto::ForwardingMode) -> proto::VserverRulesRequest {
+    proto::VserverRulesRequest {
+        lb: Some(lb_interface()),
+        vserver_name: format!("test-{vip}"),
+        family: proto::AddressFamily::Ipv4 as i32,
+        address: vip.to_owned(),
+        entries: vec![proto::VserverEntry {
+            protocol: 6,
+            port,
+            mode: mode as i32,
+        }],
+        fwmark: 0,
+    }
+}
+
+/// Lines of `ip route show table local` that route to `address`.
+fn local_routes(lab: &Lab, address: &str) -> Vec<String> {
+    lab.exec("lb", "ip route show table local")
+        .lines()
+        .filter(|line| line.starts_with(&format!("local {address} ")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts an HTTP server in the backend that answers every GET with
+/// `body`, on `port`.
+fn start_backend(lab: &Lab, port: u16, dir: &std::path::Path, body: &str) -> Daemon {
+    std::fs::write(dir.join("index.html"), body).unwrap();
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("be"),
+            "python3",
+            "-m",
+            "http.server",
+            "--bind",
+            "0.0.0.0",
+            &port.to_string(),
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the backend server");
+    Daemon { child: Some(child) }
+}
+
+/// Fetches `http://<address>:<port>/` from the client namespace.
+fn fetch_from_client(lab: &Lab, address: &str, port: u16) -> String {
+    let script = format!(
+        "import urllib.request; print(urllib.request.urlopen('http://{address}:{port}/', timeout=5).read().decode(), end='')"
+    );
+    let mut last_error = String::new();
+    // The backend server may still be starting.
+    for _ in 0..20 {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("cl"), "python3", "-c", &script])
+            .output()
+            .unwrap();
+        if output.status.success() {
+            return String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        last_error = String::from_utf8_lossy(&output.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    panic!("fetching http://{address}:{port}/ from the client failed: {last_error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, links, IPVS services and iptables rules"]
+async fn kernel_ncc_lb_vip_and_services() {
+    require_lab();
+    let lab = Lab::new("nccA");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("seesaw/ncc/ncc.sock");
+    // A host firewall rule that must survive the NCC.
+    lab.iptables("-A INPUT -s 10.99.0.0/16 -p tcp --dport 22 -j ACCEPT");
+    let host_rule = "-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 22 -j ACCEPT";
+    let forwarding_before = lab.exec("lb", "cat /proc/sys/net/ipv4/ip_forward");
+
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    // Init: VMAC, cluster VIP with broadcast, rules, our chains.
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface again");
+    let link = lab.exec("lb", "ip -d link show eth1");
+    assert!(link.contains("link/ether 00:00:5e:00:01:3c"), "{link}");
+    let addresses = lab.exec("lb", "ip -d addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet {CLUSTER_VIP}/24 brd 10.10.0.255")),
+        "{addresses}"
+    );
+    let rules = lab.exec("lb", "ip rule");
+    assert!(
+        rules.contains(&format!("from all to {CLUSTER_VIP} lookup 2")),
+        "{rules}"
+    );
+    assert!(
+        rules.contains(&format!("from {CLUSTER_VIP} lookup 2")),
+        "{rules}"
+    );
+    assert_eq!(
+        rules.matches("lookup 2").count(),
+        2,
+        "init twice must not duplicate rules:\n{rules}"
+    );
+    let saved = lab.iptables_save();
+    assert!(saved.contains("-A INPUT -j SEESAW-INPUT"), "{saved}");
+    assert!(
+        saved.contains("-A SEESAW-INPUT -p tcp -m tcp --dport 10257 -j ACCEPT"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(&format!(
+            "-A SEESAW-PREROUTING -d {CLUSTER_VIP}/32 -j ACCEPT"
+        )),
+        "{saved}"
+    );
+    assert!(saved.contains("-A SEESAW-OUTPUT -j NOTRACK"), "{saved}");
+    assert!(saved.contains(host_rule), "host rule lost:\n{saved}");
+    assert_eq!(
+        lab.exec("lb", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        "1"
+    );
+    let dummy = lab.exec("lb", "ip -d link show dummy0");
+    assert!(dummy.contains("dummy"), "{dummy}");
+
+    // Up: table 2 gets the node network and the default route.
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp again");
+    let table = lab.exec("lb", "ip route show table 2");
+    assert!(
+        table.contains("10.10.0.0/24 dev eth1 scope link"),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("default via {GATEWAY} dev eth1")),
+        "{table}"
+    );
+
+    // A unicast VIP, announced on the wire while the client listens.
+    let capture = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("cl"),
+            "timeout",
+            "15",
+            "tcpdump",
+            "-i",
+            "c0",
+            "-nn",
+            "-e",
+            "-c",
+            "1",
+            "-l",
+            // The lab's root file system has no `tcpdump` user to drop to.
+            "-Z",
+            "root",
+        ])
+        .args(["arp", "and", "arp[14:4] = 0x0a0a0064"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpdump");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ncc.add_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("AddVip");
+    let capture = capture.wait_with_output().unwrap();
+    let captured = format!(
+        "{}{}",
+        String::from_utf8_lossy(&capture.stdout),
+        String::from_utf8_lossy(&capture.stderr)
+    );
+    assert!(
+        captured.contains("00:00:5e:00:01:3c > ff:ff:ff:ff:ff:ff"),
+        "{captured}"
+    );
+    assert!(
+        captured.contains(&format!(
+            "Request who-has {DSR_VIP} tell {DSR_VIP}, length 28"
+        )),
+        "{captured}"
+    );
+
+    ncc.add_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("AddVip again");
+    let addresses = lab.exec("lb", "ip addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet {DSR_VIP}/24")),
+        "{addresses}"
+    );
+    let rules = lab.exec("lb", "ip rule");
+    assert_eq!(
+        rules.matches(&format!("from {DSR_VIP} lookup 2")).count(),
+        1,
+        "{rules}"
+    );
+    let routes = local_routes(&lab, DSR_VIP);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(
+        routes[0].contains(&format!("dev eth1 scope host src {NODE}")),
+        "{routes:?}"
+    );
+
+    // The node-sourced local route holds across down and up.
+    ncc.bring_lb_interface_down(lb_interface())
+        .await
+        .expect("BringLbInterfaceDown");
+    assert!(
+        !lab.exec("lb", "ip link show eth1").contains(",UP"),
+        "eth1 still up"
+    );
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp after down");
+    let routes = local_routes(&lab, DSR_VIP);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(routes[0].contains(&format!("src {NODE}")), "{routes:?}");
+
+    // A DSR service and a NAT service, each reached from the client.
+    ncc.add_vip(vip_request(NAT_VIP, proto::VipType::Unicast))
+        .await
+        .expect("AddVip NAT");
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+    ncc.ipvs_add_service(tcp_service(
+        DSR_VIP,
+        80,
+        80,
+        proto::IpvsForward::DirectRoute,
+    ))
+    .await
+    .expect("add DSR service");
+    ncc.ipvs_add_service(tcp_service(
+        DSR_VIP,
+        80,
+        80,
+        proto::IpvsForward::DirectRoute,
+    ))
+    .await
+    .expect("add DSR service again");
+    ncc.ipvs_add_service(tcp_service(
+        NAT_VIP,
+        8080,
+        8080,
+        proto::IpvsForward::Masquerade,
+    ))
+    .await
+    .expect("add NAT service");
+    ncc.add_vserver_rules(vserver_rules(DSR_VIP, 80, proto::ForwardingMode::Dsr))
+        .await
+        .expect("DSR rules");
+    ncc.add_vserver_rules(vserver_rules(NAT_VIP, 8080, proto::ForwardingMode::Nat))
+        .await
+        .expect("NAT rules");
+    ncc.add_vserver_rules(vserver_rules(NAT_VIP, 8080, proto::ForwardingMode::Nat))
+        .await
+        .expect("NAT rules again");
+    let table = lab.exec("lb", "ipvsadm -Ln");
+    assert!(table.contains(&format!("TCP  {DSR_VIP}:80 rr")), "{table}");
+    assert!(table.contains(&format!("-> {BACKEND}:80")), "{table}");
+    assert!(table.contains(&format!("-> {BACKEND}:8080")), "{table}");
+    let saved = lab.iptables_save();
+    assert_eq!(
+        saved.matches(&format!("--vaddr {NAT_VIP} ")).count(),
+        1,
+        "one SNAT rule:\n{saved}"
+    );
+    assert!(
+        saved.contains(&format!("-j SNAT --to-source {CLUSTER_VIP} --random")),
+        "{saved}"
+    );
+
+    let web = tempfile::tempdir().unwrap();
+    let _dsr_backend = start_backend(&lab, 80, web.path(), "backend says hello\n");
+    let _nat_backend = start_backend(&lab, 8080, web.path(), "backend says hello\n");
+    assert_eq!(fetch_from_client(&lab, DSR_VIP, 80), "backend says hello\n");
+    assert_eq!(
+        fetch_from_client(&lab, NAT_VIP, 8080),
+        "backend says hello\n"
+    );
+
+    // State read-back for the engine.
+    let state = ncc
+        .get_state(lb_interface())
+        .await
+        .expect("GetState")
+        .into_inner();
+    assert_eq!(state.services.len(), 2, "{state:?}");
+    let eth1 = state
+        .interfaces
+        .iter()
+        .find(|interface| interface.name == "eth1")
+        .expect("eth1 in state");
+    assert!(
+        eth1.addresses.contains(&format!("{DSR_VIP}/24")),
+        "{eth1:?}"
+    );
+    assert!(
+        state
+            .rules
+            .iter()
+            .any(|rule| rule.source == format!("{DSR_VIP}/32")),
+        "{:?}",
+        state.rules
+    );
+
+    // Removal, twice.
+    ncc.delete_vserver_rules(vserver_rules(NAT_VIP, 8080, proto::ForwardingMode::Nat))
+        .await
+        .expect("delete NAT rules");
+    ncc.delete_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("DeleteVip");
+    ncc.delete_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("DeleteVip again");
+    assert!(!lab.exec("lb", "ip addr show eth1").contains(DSR_VIP));
+    assert!(!lab.exec("lb", "ip rule").contains(DSR_VIP));
+    assert!(local_routes(&lab, DSR_VIP).is_empty());
+    assert!(!lab.iptables_save().contains(&format!("--vaddr {NAT_VIP} ")));
+
+    // Anycast VIPs live on the dummy interface with a node-sourced route.
+    ncc.add_vip(vip_request("192.168.255.1", proto::VipType::Anycast))
+        .await
+        .expect("AddVip anycast");
+    assert!(
+        lab.exec("lb", "ip addr show dummy0")
+            .contains("inet 192.168.255.1/32")
+    );
+    let routes = local_routes(&lab, "192.168.255.1");
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(
+        routes[0].contains(&format!("dev dummy0 scope host src {NODE}")),
+        "{routes:?}"
+    );
+
+    // VLANs.
+    let vlan = proto::VlanRequest {
+        lb: Some(lb_interface()),
+        vlan: Some(proto::Vlan {
+            id: 100,
+            ipv4: "10.20.0.5/24".to_owned(),
+            ipv6: String::new(),
+        }),
+    };
+    ncc.add_vlan(vlan.clone()).await.expect("AddVlan");
+    ncc.add_vlan(vlan.clone()).await.expect("AddVlan again");
+    let link = lab.exec("lb", "ip -d addr show eth1.100");
+    assert!(link.contains("vlan protocol 802.1Q id 100"), "{link}");
+    assert!(link.contains("inet 10.20.0.5/24 brd 10.20.0.255"), "{link}");
+    ncc.delete_vlan(vlan.clone()).await.expect("DeleteVlan");
+    ncc.delete_vlan(vlan).await.expect("DeleteVlan again");
+    assert!(!lab.exec("lb", "ip link show").contains("eth1.100"));
+
+    // Errors name the object.
+    let error = ncc
+        .add_vip(vip_request("172.16.9.9", proto::VipType::Unicast))
+        .await
+        .expect_err("a VIP outside every network");
+    assert!(error.message().contains("172.16.9.9"), "{error:?}");
+    let bgp = ncc
+        .bgp_withdraw_all(proto::Empty {})
+        .await
+        .expect_err("BGP is a stub");
+    assert_eq!(bgp.code(), tonic::Code::Unimplemented);
+
+    let status = daemon.stop();
+    assert!(status.success(), "seesaw_ncc exited with {status}");
+    assert!(!socket.exists(), "socket left behind");
+    assert!(
+        lab.iptables_save().contains(host_rule),
+        "host rule lost after stop"
+    );
+    assert_eq!(
+        lab.exec("lb", "cat /proc/sys/net/ipv4/ip_forward"),
+        forwarding_before
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, links and iptables rules"]
+async fn kernel_ncc_takes_over_go_state() {
+    require_lab();
+    let lab = Lab::new("nccB");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+
+    // What the Go NCC leaves on a master: rules in built-in chains, VIPs
+    // with `from <vip>` rules and node-sourced local routes.
+    lab.iptables("-A INPUT -s 10.99.0.0/16 -p tcp --dport 22 -j ACCEPT");
+    for rule in [
+        format!("-t raw -A PREROUTING -d {CLUSTER_VIP}/32 -j ACCEPT"),
+        "-t raw -A PREROUTING -j NOTRACK".to_owned(),
+        "-t raw -A OUTPUT -j NOTRACK".to_owned(),
+        "-A INPUT -p tcp -m tcp --dport 10257 -j ACCEPT".to_owned(),
+        format!("-A INPUT -d {DSR_VIP}/32 -p tcp -m tcp --dport 80 -j ACCEPT"),
+        format!("-A INPUT -d {DSR_VIP}/32 -p icmp -j ACCEPT"),
+        format!("-A INPUT -d {DSR_VIP}/32 -p ipv6-icmp -j ACCEPT"),
+        format!("-A INPUT -d {DSR_VIP}/32 -j REJECT"),
+    ] {
+        lab.iptables(&rule);
+    }
+    lab.exec("lb", "ip link set eth1 address 00:00:5e:00:01:3c");
+    lab.exec(
+        "lb",
+        &format!("ip addr add {CLUSTER_VIP}/24 brd 10.10.0.255 dev eth1"),
+    );
+    lab.exec(
+        "lb",
+        &format!("ip addr add {DSR_VIP}/24 brd 10.10.0.255 dev eth1"),
+    );
+    lab.exec(
+        "lb",
+        &format!("ip rule add from all to {CLUSTER_VIP} lookup 2"),
+    );
+    lab.exec("lb", &format!("ip rule add from {CLUSTER_VIP} lookup 2"));
+    lab.exec("lb", &format!("ip rule add from {DSR_VIP} lookup 2"));
+    lab.exec("lb", &format!("ip rule add from {NAT_VIP} lookup 2"));
+    lab.exec(
+        "lb",
+        &format!("ip route append table local local {DSR_VIP} dev eth1 src {NODE}"),
+    );
+
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    // At start the Go rules leave the built-in chains; the host rule stays.
+    let saved = lab.iptables_save();
+    assert!(!saved.contains("-A PREROUTING -j NOTRACK"), "{saved}");
+    assert!(!saved.contains("-A OUTPUT -j NOTRACK"), "{saved}");
+    assert!(
+        !saved.contains(&format!("-A INPUT -d {DSR_VIP}/32")),
+        "{saved}"
+    );
+    assert!(
+        !saved.contains("-A INPUT -p tcp -m tcp --dport 10257"),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 22 -j ACCEPT"),
+        "{saved}"
+    );
+
+    // Init replaces the Go addresses, rules and routes with ours.
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    let rules = lab.exec("lb", "ip rule");
+    assert!(!rules.contains(DSR_VIP), "{rules}");
+    assert!(!rules.contains(NAT_VIP), "{rules}");
+    assert_eq!(rules.matches("lookup 2").count(), 2, "{rules}");
+    assert!(!lab.exec("lb", "ip addr show eth1").contains(DSR_VIP));
+    assert!(
+        local_routes(&lab, DSR_VIP).is_empty(),
+        "{:?}",
+        local_routes(&lab, DSR_VIP)
+    );
+    let saved = lab.iptables_save();
+    assert!(saved.contains("-A SEESAW-PREROUTING -j NOTRACK"), "{saved}");
+
+    assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: runs seesaw_ncc as root"]
+async fn kernel_ncc_rejects_socket_in_use() {
+    require_lab();
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_seesaw_ncc"))
+        .arg("-socket")
+        .arg(&socket)
+        .output()
+        .expect("run seesaw_ncc");
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is in use"), "{stderr}");
+}
