@@ -165,12 +165,23 @@ fn write_script(jobs: &[Job], env: &[(String, String)], timeout: u64) -> Result<
             "--include-ignored".into(),
             // Prints passing tests' stdout too, where a SKIPPED line may be.
             "--show-output".into(),
+            test_threads_arg(),
         ];
         words.extend(job.tests.iter().cloned());
         let quoted: Vec<String> = words.iter().map(|word| quote(word)).collect();
         writeln!(script, "job {}", quoted.join(" "))?;
     }
     Ok(script)
+}
+
+/// Returns `--test-threads=N` with N at least 2. With one thread, libtest
+/// prints `test NAME ... ` before the test runs and the result after it, so
+/// output that a child process writes to the inherited stdout in between
+/// splits the result line. With more threads it prints the whole line after
+/// the test. One CPU, as in the lab VM, would otherwise mean one thread.
+fn test_threads_arg() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |count| count.get());
+    format!("--test-threads={}", cpus.max(2))
 }
 
 fn path_str(path: &Path) -> Result<&str> {
@@ -229,7 +240,7 @@ fn record(job: &Job, result: &JobResult, timeout: u64, report: &mut Report) {
 }
 
 /// Returns the output of `test` in which to look for a `SKIPPED` line. A job
-/// of one test owns its whole log, which also holds what child processes
+/// of one test owns its whole log, which also contains what child processes
 /// wrote. A job of several tests has only libtest's captured sections.
 fn test_output<'a>(job: &Job, log: &'a str, test: &str) -> &'a str {
     if job.tests.len() == 1 {
@@ -242,7 +253,7 @@ fn test_output<'a>(job: &Job, log: &'a str, test: &str) -> &'a str {
 /// Returns the output that libtest captured for `test` and printed under
 /// `--show-output`: the lines after `---- TEST stdout ----` up to the next
 /// such header or the `successes:` or `failures:` list. Despite the header,
-/// the section holds what the test thread wrote to stdout and to stderr.
+/// the section contains what the test thread wrote to stdout and to stderr.
 fn captured_stdout<'a>(log: &'a str, test: &str) -> &'a str {
     let header = format!("---- {test} stdout ----\n");
     let Some(start) = log.find(&header).map(|at| at + header.len()) else {
@@ -272,11 +283,6 @@ pub enum LibtestResult {
 
 /// Parses libtest's result lines, `test NAME ... ok|FAILED|ignored[, REASON]`.
 /// A `#[should_panic]` test's line has ` - should panic` after its name.
-///
-/// NOTE: With one test thread, libtest prints `test NAME ... ` before the test
-/// runs, so output that the test's child processes write to the inherited
-/// stdout can split the line. The test then counts as failed, with the reason
-/// that no result line was found.
 pub fn parse_libtest(log: &str) -> Vec<(String, LibtestResult)> {
     let mut outcomes = Vec::new();
     for line in log.lines() {
@@ -431,9 +437,10 @@ mod tests {
             "{script}"
         );
         assert!(
-            script.contains("'--exact' '--include-ignored' '--show-output' 'it'\\''s'\n"),
+            script.contains("'--exact' '--include-ignored' '--show-output' '--test-threads="),
             "{script}"
         );
+        assert!(script.contains("' 'it'\\''s'\n"), "{script}");
         assert!(
             script.contains("job '0' '30' '/src/crates/xtask' 'xtask' '0.1.0'"),
             "{script}"
@@ -458,6 +465,12 @@ mod tests {
 
         assert!(status.success());
         assert_eq!(result.status, Some(0));
-        assert_eq!(result.log, "--exact --include-ignored --show-output t\n");
+        assert_eq!(
+            result.log,
+            format!(
+                "--exact --include-ignored --show-output {} t\n",
+                test_threads_arg()
+            )
+        );
     }
 }
