@@ -43,6 +43,7 @@ impl SpanIndex {
             tokens: &tokens,
             next: 0,
             index: SpanIndex::default(),
+            locator: Locator::new(text),
         };
         builder.message_body("", 0);
         builder.index
@@ -111,6 +112,7 @@ struct Builder<'a> {
     tokens: &'a [(Token, usize, usize)],
     next: usize,
     index: SpanIndex,
+    locator: Locator<'a>,
 }
 
 impl Builder<'_> {
@@ -118,9 +120,9 @@ impl Builder<'_> {
         self.tokens.get(self.next).map(|t| t.0)
     }
 
-    fn position(&self, token: usize) -> Position {
+    fn position(&mut self, token: usize) -> Position {
         let offset = self.tokens.get(token).map_or(self.text.len(), |t| t.1);
-        Position::from_offset(self.text, offset)
+        self.locator.locate(offset)
     }
 
     /// Reads fields until the closing bracket of the current message or the
@@ -241,6 +243,46 @@ impl Builder<'_> {
                 _ => {}
             }
         }
+    }
+}
+
+/// Converts byte offsets to positions like [`Position::from_offset`], but
+/// resumes from the previous offset. The walk requests offsets in
+/// increasing order, so indexing a file costs one pass over it instead of
+/// one pass per field. With one pass per field, a 340 KB cluster.pb with
+/// 1000 vservers took 86 s to index in a fuzzing build.
+struct Locator<'a> {
+    text: &'a str,
+    offset: usize,
+    position: Position,
+}
+
+impl<'a> Locator<'a> {
+    fn new(text: &'a str) -> Self {
+        Locator {
+            text,
+            offset: 0,
+            position: Position::new(1, 1),
+        }
+    }
+
+    /// Returns the position of `offset`, which must be on a character
+    /// boundary.
+    fn locate(&mut self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        if offset < self.offset {
+            *self = Locator::new(self.text);
+        }
+        for c in self.text[self.offset..offset].chars() {
+            if c == '\n' {
+                self.position.line += 1;
+                self.position.column = 1;
+            } else {
+                self.position.column += 1;
+            }
+        }
+        self.offset = offset;
+        self.position
     }
 }
 
@@ -407,6 +449,22 @@ mod tests {
             "a < b: [ > c: 1",
         ] {
             SpanIndex::build(text);
+        }
+    }
+
+    #[test]
+    fn locator_matches_from_offset() {
+        let text = "ab\ncd\u{e9}\r\n\nf\u{1f600}g";
+        let offsets: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        let mut locator = Locator::new(text);
+        for &offset in offsets.iter().chain(offsets.iter().rev()) {
+            assert_eq!(
+                locator.locate(offset),
+                Position::from_offset(text, offset),
+                "offset {offset}"
+            );
         }
     }
 
