@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flags;
+pub mod logging;
 
 pub use flags::{GlogFlags, parse_go_flags};
 
