@@ -11,7 +11,7 @@ use crate::jobs::{LibtestResult, parse_libtest};
 use crate::report::Report;
 use crate::workspace::{Workspace, cargo};
 
-pub const IGNORED_REASON: &str = "doc-test code block marked `ignore`";
+const IGNORED_REASON: &str = "doc-test code block marked `ignore`";
 
 /// Runs the doc-tests of `packages` (all of the workspace when empty) and
 /// records their outcomes. Cargo's output is echoed as it arrives.
