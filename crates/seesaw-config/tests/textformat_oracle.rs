@@ -473,11 +473,10 @@ impl Oracle {
     /// skipped. Panics instead when SEESAW_REQUIRE_ORACLES=1.
     fn build() -> Option<Oracle> {
         if let Some(missing) = missing_tool() {
-            let message = format!("SKIPPED text_format_matches_go: {missing}");
             if std::env::var("SEESAW_REQUIRE_ORACLES").as_deref() == Ok("1") {
-                panic!("{message}, and SEESAW_REQUIRE_ORACLES=1 requires the oracle");
+                panic!("SEESAW_REQUIRE_ORACLES=1 requires the Go oracle, but {missing}");
             }
-            println!("{message}");
+            println!("SKIPPED text_format_matches_go: {missing}");
             return None;
         }
 
@@ -497,8 +496,14 @@ impl Oracle {
 
         let gopath = format!("{}:{DEBIAN_GOPATH}", dir.path().join("gopath").display());
         let program = dir.path().join("oracle");
+        // Go needs a build cache, which it otherwise finds through HOME. A
+        // cache under target/ works without HOME and persists across runs.
+        let go_cache = std::env::var_os("GOCACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("go-build"));
         run(Command::new("go")
             .current_dir(dir.path())
+            .env("GOCACHE", go_cache)
             .env("GO111MODULE", "off")
             .env("GOPATH", gopath)
             .env("GOFLAGS", "")
@@ -566,15 +571,17 @@ fn parse(text: &[u8]) -> Result<ParsedCluster, String> {
 
 /// Names the first tool or Go package that is missing, if any.
 fn missing_tool() -> Option<String> {
-    for (tool, flag) in [("go", "version"), ("protoc", "--version")] {
+    let tools = [
+        ("go", "version", "golang-go"),
+        ("protoc", "--version", "protobuf-compiler"),
+    ];
+    for (tool, flag, package) in tools {
         let works = Command::new(tool)
             .arg(flag)
             .output()
             .is_ok_and(|o| o.status.success());
         if !works {
-            return Some(format!(
-                "'{tool}' is not installed (Debian: golang-go, protobuf-compiler)"
-            ));
+            return Some(format!("'{tool}' is not installed (Debian: {package})"));
         }
     }
     let on_path = std::env::var_os("PATH").is_some_and(|path| {
