@@ -491,6 +491,27 @@ pub fn mutate(seed_text: &str, rng: &mut Rng, steps: usize) -> Mutant {
     mutant
 }
 
+/// Returns one mutant per field occurrence in `text`, each without that
+/// field, so that every required field goes missing at every depth.
+pub fn drop_each_field(text: &str) -> Vec<Mutant> {
+    let doc = Doc::new(text);
+    doc.field_names()
+        .into_iter()
+        .filter_map(|name| {
+            let (start, end, _) = doc.field_extent(name)?;
+            Some(Mutant {
+                text: doc.splice(doc.byte_start(start), doc.byte_end(end), ""),
+                steps: vec![format!(
+                    "drop field '{}' at line {}",
+                    doc.slice(name),
+                    text[..doc.byte_start(name)].matches('\n').count() + 1
+                )],
+                tags: Vec::new(),
+            })
+        })
+        .collect()
+}
+
 type Step = (String, String, Option<&'static str>);
 
 fn mutate_once(text: &str, rng: &mut Rng) -> Option<Step> {
