@@ -860,7 +860,9 @@ impl Deriver<'_> {
     /// the backends to hold the VIP, and a PLAIN check cannot see whether
     /// they do.
     fn find_dsr_plain_checks(&mut self, vserver: &Vserver) {
-        for entry in vserver.entries.values() {
+        let mut entries: Vec<&VserverEntry> = vserver.entries.values().collect();
+        entries.sort_by_key(|e| (e.port, e.protocol));
+        for entry in entries {
             let checks: Vec<&Healthcheck> = vserver
                 .healthchecks
                 .values()

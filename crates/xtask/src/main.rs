@@ -6,6 +6,7 @@ mod jobs;
 mod lab;
 mod nextest;
 mod report;
+mod sample_lab;
 mod test_cmd;
 mod workspace;
 
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 Tasks:
+  lab                           the sample GKE manual-mode pair on a real kernel
   test                          run every test: host, doc, root and kernel lab
   vm [-s DIR]... [-w DIR]... -- COMMAND [ARG]...
                                 run COMMAND as root in the kernel lab VM
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
             packages: Vec::new(),
             lab_only: false,
         }),
+        Some("lab") if args.len() == 1 => sample_lab::run(),
         Some("vm") => lab::run_vm_command(&args[1..]),
         Some("vm-selftest") if args.len() == 1 => test_cmd::run(&test_cmd::Selection {
             packages: vec!["xtask".to_owned()],
