@@ -34,7 +34,7 @@ fn have_keepalived() -> bool {
         if std::env::var("SEESAW_REQUIRE_ORACLES").as_deref() == Ok("1") {
             panic!("keepalived is not installed and SEESAW_REQUIRE_ORACLES=1");
         }
-        eprintln!("skipped: keepalived is not installed (apt-get install keepalived)");
+        eprintln!("SKIPPED: keepalived is not installed (apt-get install keepalived)");
     }
     found
 }
