@@ -195,7 +195,7 @@ impl Drop for Harness {
             let _ = watchdog.kill();
             let _ = watchdog.wait();
         }
-        // Each service runs in a process group of its own, which also holds
+        // Each service runs in a process group of its own, which also contains
         // its `sleep`.
         for pid in self.all_pids() {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
