@@ -1,0 +1,432 @@
+//! Every checker against a real server in a network namespace: healthy,
+//! then unhealthy after retries + 1 failures once the server stops, then
+//! healthy after one success once it is back.
+//!
+//! The servers are Debian's nginx, dnsmasq and FreeRADIUS, plus TCP and UDP
+//! echo services and the kernel's own ICMP echo. The checks run from a
+//! second namespace, so no packet leaves the pair.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use seesaw_healthcheck::checker::CheckContext;
+use seesaw_healthcheck::status::State;
+use seesaw_healthcheck::tls::TlsClients;
+use support::netns::{self, CLIENT_IP, NamespacePair, SERVER_IP, Server, require_program};
+use support::{Harness, check_config, context};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const RETRIES: u64 = 2;
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Runs `check` (JSON without the retries and timing fields) in the client
+/// namespace through one unhealthy and healthy cycle. Between the phases it
+/// calls `set_server(false)` to stop the server and `set_server(true)` to
+/// start it again.
+fn cycle(
+    pair: &NamespacePair,
+    check: &str,
+    context: CheckContext,
+    set_server: &mut (dyn FnMut(bool) + Send),
+) {
+    let check =
+        format!(r#"{{{check}, "retries": {RETRIES}, "interval": "250ms", "timeout": "1s"}}"#);
+    let config = check_config(&check);
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                netns::enter(&pair.client);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut harness = Harness::new(context);
+                    harness.apply(&[config]);
+
+                    let healthy = harness.expect_state(State::Healthy, WAIT).await;
+                    assert_eq!(healthy.status.failures, 0, "{healthy:?}");
+
+                    set_server(false);
+                    let unhealthy = harness.expect_state(State::Unhealthy, WAIT).await;
+                    assert_eq!(
+                        unhealthy.status.failures,
+                        RETRIES + 1,
+                        "unhealthy after the wrong number of failures: {unhealthy:?}"
+                    );
+
+                    set_server(true);
+                    let recovered = harness.expect_state(State::Healthy, WAIT).await;
+                    assert_eq!(
+                        recovered.status.failures, unhealthy.status.failures,
+                        "one success must make it healthy: {recovered:?}"
+                    );
+                });
+            })
+            .join()
+            .expect("the check thread panicked");
+    });
+}
+
+/// Polls until `addr` accepts TCP connections from the client namespace.
+fn wait_for_tcp(pair: &NamespacePair, addr: SocketAddr, server: &mut Server) {
+    let client = pair.client.clone();
+    let deadline = Instant::now() + WAIT;
+    let ready = thread::spawn(move || {
+        netns::enter(&client);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        false
+    })
+    .join()
+    .unwrap();
+    assert!(!server.exited(), "the server exited at start");
+    assert!(ready, "nothing accepts connections on {addr}");
+}
+
+/// TCP and UDP echo services on `port` in the server namespace, each on its
+/// own thread and runtime; dropping the handle stops them.
+struct EchoServer {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl EchoServer {
+    fn start(pair: &NamespacePair, port: u16) -> EchoServer {
+        let namespace = pair.server.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_sender, ready) = std::sync::mpsc::channel();
+        let thread = thread::spawn(move || {
+            netns::enter(&namespace);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let address: SocketAddr = format!("{SERVER_IP}:{port}").parse().unwrap();
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.set_reuseaddr(true).unwrap();
+                socket.bind(address).unwrap();
+                let listener = socket.listen(16).unwrap();
+                let udp = tokio::net::UdpSocket::bind(address).await.unwrap();
+                ready_sender.send(()).unwrap();
+
+                let tcp_echo = async {
+                    loop {
+                        let (mut stream, _) = listener.accept().await.unwrap();
+                        tokio::spawn(async move {
+                            let mut buffer = [0; 1024];
+                            while let Ok(length) = stream.read(&mut buffer).await {
+                                if length == 0 || stream.write_all(&buffer[..length]).await.is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        });
+                    }
+                };
+                let udp_echo = async {
+                    let mut buffer = [0; 1500];
+                    loop {
+                        let (length, peer) = udp.recv_from(&mut buffer).await.unwrap();
+                        let _ = udp.send_to(&buffer[..length], peer).await;
+                    }
+                };
+                tokio::select! {
+                    _ = stopped => {}
+                    () = tcp_echo => {}
+                    () = udp_echo => {}
+                }
+            });
+        });
+        ready.recv().expect("the echo server failed to start");
+        EchoServer {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_tcp_check_cycle() {
+    let pair = NamespacePair::new();
+    let mut echo = Some(EchoServer::start(&pair, 7000));
+    let check = format!(
+        r#""type": "TCP", "ip": "{SERVER_IP}", "port": 7000, "send": "ping", "receive": "ping""#
+    );
+    cycle(&pair, &check, context(), &mut |up| {
+        echo.take();
+        if up {
+            echo = Some(EchoServer::start(&pair, 7000));
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_udp_check_cycle() {
+    let pair = NamespacePair::new();
+    let mut echo = Some(EchoServer::start(&pair, 7001));
+    let check = format!(
+        r#""type": "UDP", "ip": "{SERVER_IP}", "port": 7001, "send": "ping", "receive": "ping""#
+    );
+    cycle(&pair, &check, context(), &mut |up| {
+        echo.take();
+        if up {
+            echo = Some(EchoServer::start(&pair, 7001));
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_icmp_check_cycle() {
+    let pair = NamespacePair::new();
+    let check = format!(r#""type": "ICMP_PING", "ip": "{SERVER_IP}""#);
+    cycle(&pair, &check, context(), &mut |up| {
+        pair.server_sysctl("net.ipv4.icmp_echo_ignore_all", if up { "0" } else { "1" })
+    });
+}
+
+/// Writes a self-signed certificate for the server address and returns a
+/// context that trusts it.
+fn write_certificate(directory: &Path) -> CheckContext {
+    let certified = rcgen::generate_simple_self_signed(vec![SERVER_IP.to_string()]).unwrap();
+    let cert_pem = certified.cert.pem();
+    std::fs::write(directory.join("cert.pem"), &cert_pem).unwrap();
+    std::fs::write(
+        directory.join("key.pem"),
+        certified.signing_key.serialize_pem(),
+    )
+    .unwrap();
+    CheckContext::new(TlsClients::from_ca_file(&directory.join("cert.pem")))
+}
+
+fn start_nginx(pair: &NamespacePair, nginx: &str, directory: &Path) -> Server {
+    let config = directory.join("nginx.conf");
+    let dir = directory.display();
+    std::fs::write(
+        &config,
+        format!(
+            "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+             events {{}}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
+               fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
+               server {{\n    listen {SERVER_IP}:80;\n    listen {SERVER_IP}:443 ssl;\n\
+                 ssl_certificate {dir}/cert.pem;\n    ssl_certificate_key {dir}/key.pem;\n\
+                 location /healthz {{ return 200 \"serving\\n\"; }}\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let mut server = pair.spawn(
+        &pair.server,
+        &[nginx, "-c", &config, "-p", &dir.to_string()],
+        &directory.join("nginx.log"),
+    );
+    wait_for_tcp(
+        pair,
+        format!("{SERVER_IP}:80").parse().unwrap(),
+        &mut server,
+    );
+    server
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_http_and_https_check_cycles() {
+    let Some(nginx) = require_program("root_http_and_https_check_cycles", "nginx", "nginx") else {
+        return;
+    };
+    let pair = NamespacePair::new();
+    let directory = tempfile::tempdir().unwrap();
+    let trusting = write_certificate(directory.path());
+
+    let checks = [
+        (
+            format!(
+                r#""type": "HTTP", "ip": "{SERVER_IP}", "port": 80, "send": "/healthz", "receive": "serving""#
+            ),
+            context(),
+        ),
+        (
+            format!(
+                r#""type": "HTTPS", "ip": "{SERVER_IP}", "port": 443, "send": "/healthz", "receive": "serving""#
+            ),
+            trusting.clone(),
+        ),
+        (
+            format!(
+                r#""type": "HTTPS", "ip": "{SERVER_IP}", "port": 443, "send": "/healthz", "tls_verify": false"#
+            ),
+            context(),
+        ),
+        (
+            format!(r#""type": "TCP_TLS", "ip": "{SERVER_IP}", "port": 443"#),
+            trusting,
+        ),
+    ];
+    for (check, context) in checks {
+        let mut server = Some(start_nginx(&pair, &nginx, directory.path()));
+        cycle(&pair, &check, context, &mut |up| {
+            server.take();
+            if up {
+                server = Some(start_nginx(&pair, &nginx, directory.path()));
+            }
+        });
+    }
+}
+
+fn start_dnsmasq(pair: &NamespacePair, dnsmasq: &str, directory: &Path) -> Server {
+    let log = directory.join("dnsmasq.log");
+    let pid_file = directory.join("dnsmasq.pid");
+    let pid_option = format!("--pid-file={}", pid_file.display());
+    let listen = format!("--listen-address={SERVER_IP}");
+    let mut server = pair.spawn(
+        &pair.server,
+        &[
+            dnsmasq,
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            &listen,
+            "--except-interface=lo",
+            "--user=root",
+            &pid_option,
+            "--address=/www.check.test/198.18.0.99",
+            "--log-facility=-",
+        ],
+        &log,
+    );
+    // dnsmasq logs "started" after it has bound its sockets.
+    wait_for_log(&mut server, &log, "started");
+    server
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_dns_check_cycle() {
+    let Some(dnsmasq) = require_program("root_dns_check_cycle", "dnsmasq", "dnsmasq") else {
+        return;
+    };
+    let pair = NamespacePair::new();
+    let directory = tempfile::tempdir().unwrap();
+    let mut server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path()));
+    let check = format!(
+        r#""type": "DNS", "ip": "{SERVER_IP}", "port": 53, "send": "www.check.test", "method": "A", "receive": "198.18.0.99""#
+    );
+    cycle(&pair, &check, context(), &mut |up| {
+        server.take();
+        if up {
+            server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path()));
+        }
+    });
+}
+
+/// Copies Debian's FreeRADIUS configuration into `directory` and adds a
+/// client for the client namespace and a user `healthcheck`.
+fn configure_freeradius(directory: &Path) -> String {
+    let confdir = directory.join("raddb");
+    let status = std::process::Command::new("cp")
+        .args(["-a", "/etc/freeradius/3.0"])
+        .arg(&confdir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "failed to copy /etc/freeradius/3.0");
+    std::fs::write(
+        confdir.join("clients.conf"),
+        format!("client checker {{\n  ipaddr = {CLIENT_IP}\n  secret = s3cret\n}}\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        confdir.join("mods-config/files/authorize"),
+        "healthcheck Cleartext-Password := \"pw\"\n",
+    )
+    .unwrap();
+    confdir.display().to_string()
+}
+
+fn start_freeradius(
+    pair: &NamespacePair,
+    freeradius: &str,
+    directory: &Path,
+    confdir: &str,
+) -> Server {
+    let log = directory.join("freeradius.log");
+    let mut server = pair.spawn(
+        &pair.server,
+        &[freeradius, "-f", "-l", "stdout", "-d", confdir],
+        &log,
+    );
+    wait_for_log(&mut server, &log, "Ready to process requests");
+    server
+}
+
+/// Waits until `log` contains `text`, for servers without a TCP port to
+/// poll.
+fn wait_for_log(server: &mut Server, log: &Path, text: &str) {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        let contents = std::fs::read_to_string(log).unwrap_or_default();
+        if contents.contains(text) {
+            return;
+        }
+        assert!(!server.exited(), "the server exited at start:\n{contents}");
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{text:?} not found in {} within {WAIT:?}", log.display());
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_radius_check_cycle() {
+    let Some(freeradius) = require_program("root_radius_check_cycle", "freeradius", "freeradius")
+    else {
+        return;
+    };
+    let pair = NamespacePair::new();
+    let directory = tempfile::tempdir().unwrap();
+    let confdir = configure_freeradius(directory.path());
+    let mut server = Some(start_freeradius(
+        &pair,
+        &freeradius,
+        directory.path(),
+        &confdir,
+    ));
+    let check = format!(
+        r#""type": "RADIUS", "ip": "{SERVER_IP}", "port": 1812, "send": "healthcheck:pw:s3cret", "receive": "accept""#
+    );
+    cycle(&pair, &check, context(), &mut |up| {
+        server.take();
+        if up {
+            server = Some(start_freeradius(
+                &pair,
+                &freeradius,
+                directory.path(),
+                &confdir,
+            ));
+        }
+    });
+}
