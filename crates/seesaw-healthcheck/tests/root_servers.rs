@@ -430,3 +430,89 @@ fn root_radius_check_cycle() {
         }
     });
 }
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_dsr_mark_steers_probe() {
+    // The VIP is on the server's loopback, as on a DSR backend, and the
+    // client reaches it only through a routing table that a fwmark rule
+    // selects, as IPVS' fwmark service does on a Seesaw node.
+    const VIP: &str = "198.18.1.1";
+    let pair = NamespacePair::new();
+    netns::ip(&[
+        "-n",
+        &pair.server,
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "lo",
+    ]);
+    netns::ip(&[
+        "-n",
+        &pair.client,
+        "rule",
+        "add",
+        "fwmark",
+        "16",
+        "lookup",
+        "100",
+    ]);
+    netns::ip(&[
+        "-n",
+        &pair.client,
+        "route",
+        "add",
+        &format!("{VIP}/32"),
+        "via",
+        SERVER_IP,
+        "table",
+        "100",
+    ]);
+    let listener_on_vip = {
+        let server = pair.server.clone();
+        thread::spawn(move || {
+            netns::enter(&server);
+            std::net::TcpListener::bind(format!("{VIP}:7002")).unwrap()
+        })
+        .join()
+        .unwrap()
+    };
+
+    let marked = check_config(&format!(
+        r#"{{"type": "TCP", "ip": "{VIP}", "port": 7002, "mode": "DSR", "host": "{SERVER_IP}", "mark": 16}}"#
+    ));
+    let unmarked = check_config(&format!(
+        r#"{{"type": "TCP", "ip": "{VIP}", "port": 7002}}"#
+    ));
+    assert_eq!(
+        marked.checker.to_string(),
+        format!("TCP {VIP}:7002 DSR (via {SERVER_IP} mark 16)")
+    );
+
+    let client = pair.client.clone();
+    let (marked_result, unmarked_result) = thread::spawn(move || {
+        netns::enter(&client);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            (
+                support::run_once(&marked, &context()).await,
+                support::run_once(&unmarked, &context()).await,
+            )
+        })
+    })
+    .join()
+    .unwrap();
+    drop(listener_on_vip);
+
+    assert!(marked_result.success, "{marked_result:?}");
+    assert!(!unmarked_result.success, "{unmarked_result:?}");
+    assert!(
+        unmarked_result.text().contains("unreachable"),
+        "{}",
+        unmarked_result.text()
+    );
+}
