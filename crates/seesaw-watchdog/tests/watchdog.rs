@@ -524,6 +524,34 @@ fn config_errors_exit_1() {
 }
 
 #[test]
+fn journal_stderr_replaces_log_files() {
+    let harness = Harness::new();
+    let temp_dir = harness.path("tmp");
+    fs::create_dir(&temp_dir).unwrap();
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    let stat = nix::sys::stat::fstat(&writer).unwrap();
+    let journal_stream = format!("{}:{}", stat.st_dev, stat.st_ino);
+
+    // Without -log_dir and with standard error matching JOURNAL_STREAM, as
+    // under systemd, the errors go to standard error and no file is made.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_seesaw_watchdog"));
+    command
+        .arg(format!("-config={}", harness.path("missing.cfg").display()))
+        .env("JOURNAL_STREAM", &journal_stream)
+        .env("TMPDIR", &temp_dir)
+        .stderr(writer);
+    let status = command.status().unwrap();
+    drop(command);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut stderr).unwrap();
+
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("failed to read the file"), "{stderr}");
+    let files: Vec<_> = fs::read_dir(&temp_dir).unwrap().collect();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+#[test]
 fn systemd_unit_passes_verify() {
     let analyze = Command::new("systemd-analyze").arg("--version").output();
     if let Err(error) = &analyze {
