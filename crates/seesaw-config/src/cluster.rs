@@ -15,7 +15,7 @@ use std::time::Duration;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::cluster_text::{ParsedCluster, parse_cluster_text};
-use crate::diag::{Diagnostic, Rejected};
+use crate::diag::{Diagnostic, Position, Rejected};
 use crate::model::*;
 use crate::pb;
 use crate::text_spans::SpanIndex;
@@ -46,14 +46,40 @@ pub struct LoadedCluster {
 
 /// Reads, parses and checks the cluster.pb at `path`.
 pub fn read_cluster_file(path: &Path, context: &NodeContext) -> Result<LoadedCluster, Rejected> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let bytes = std::fs::read(path).map_err(|error| {
         Rejected(vec![Diagnostic::error(
             path,
             None,
             format!("cannot read the cluster configuration: {error}"),
         )])
     })?;
-    load_cluster_text(path, &text, context)
+
+    // Seesaw reads the file as bytes, so a comment saved in Latin-1 loads
+    // there. Accept it here too, with the bad bytes replaced, and say where.
+    let (text, encoding_warning) = match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(error) => {
+            let valid_up_to = error.utf8_error().valid_up_to();
+            let bytes = error.into_bytes();
+            let position =
+                Position::from_offset(&String::from_utf8_lossy(&bytes[..valid_up_to]), valid_up_to);
+            let warning = Diagnostic::warning(
+                path,
+                Some(position),
+                "the file is not valid UTF-8: invalid bytes are read as U+FFFD; save the file as UTF-8",
+            );
+            (String::from_utf8_lossy(&bytes).into_owned(), Some(warning))
+        }
+    };
+
+    let mut result = load_cluster_text(path, &text, context);
+    if let Some(warning) = encoding_warning {
+        match &mut result {
+            Ok(loaded) => loaded.warnings.insert(0, warning),
+            Err(Rejected(found)) => found.push(warning),
+        }
+    }
+    result
 }
 
 /// Parses and checks cluster.pb text. `file` only names the source in

@@ -460,3 +460,20 @@ fn errors_come_in_file_order() {
         "{error}"
     );
 }
+
+#[test]
+fn latin1_comment_loads_with_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.pb");
+    let mut bytes = HEAD.as_bytes().to_vec();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(&path, bytes).unwrap();
+
+    let loaded = seesaw_config::cluster::read_cluster_file(&path, &context()).unwrap();
+    assert_eq!(loaded.cluster.nodes.len(), 2);
+    let warning = loaded.warnings[0].to_string();
+    assert!(
+        warning.contains("cluster.pb:5:6: warning: the file is not valid UTF-8"),
+        "{warning}"
+    );
+}
