@@ -18,8 +18,8 @@ use crate::target::{Mode, Target};
 /// The engine's identifier of one check.
 pub type CheckId = u64;
 
-/// How and how often one check runs. Two checks with equal configurations
-/// share one probe.
+/// The configuration of one check: its checker and timing. Two checks with
+/// equal configurations share one probe.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CheckConfig {
     /// Time between the starts of two runs; always positive.
@@ -298,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn http_and_https_on_one_port_are_both_kept() {
+    fn http_and_https_same_port_kept() {
         let file = parse_text(
             r#"{"checks": [
                 {"type": "HTTP", "ip": "192.0.2.1", "port": 8080},

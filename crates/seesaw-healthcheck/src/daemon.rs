@@ -24,7 +24,7 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 /// Pause after a failed fetch.
 pub const FETCH_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// Where the checks to run come from.
+/// A source of the checks to run.
 pub trait CheckSource: Send + 'static {
     /// Returns the complete set of checks to run now. An empty map stops
     /// every check.
@@ -33,7 +33,7 @@ pub trait CheckSource: Send + 'static {
     ) -> impl Future<Output = Result<BTreeMap<CheckId, CheckConfig>, BoxError>> + Send;
 }
 
-/// Where check results go.
+/// A destination for check results.
 pub trait ResultSink: Send + 'static {
     /// Delivers one batch of notifications.
     fn send(&mut self, batch: &[Notification])
@@ -43,7 +43,7 @@ pub trait ResultSink: Send + 'static {
 /// The daemon's timing and queue settings, from its flags.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Longest wait after the first queued notification before sending.
+    /// Maximum wait after the first queued notification before sending.
     pub batch_delay: Duration,
     /// Send at once when this many notifications are queued.
     pub batch_size: usize,
@@ -148,8 +148,8 @@ async fn manage_loop(
 }
 
 /// Collects notifications into batches and sends them: a batch leaves
-/// `batch_delay` after its first notification or as soon as it holds
-/// `batch_size`. While a send is retried, new notifications wait in the
+/// `batch_delay` after its first notification or as soon as it contains
+/// `batch_size` notifications. While a send is retried, new notifications wait in the
 /// queue.
 async fn report_loop<R: ResultSink>(
     mut sink: R,

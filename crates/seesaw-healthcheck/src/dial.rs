@@ -35,8 +35,8 @@ pub async fn connect_tcp(target: &Target) -> io::Result<TcpStream> {
 
 /// Returns a UDP socket connected to the target, with its mark set.
 ///
-/// A connected socket receives only the target's datagrams and sees an ICMP
-/// port unreachable as a receive error.
+/// A connected socket receives only the target's datagrams and reports an
+/// ICMP port unreachable as a receive error.
 pub fn connect_udp(target: &Target) -> io::Result<UdpSocket> {
     let addr = target.socket_addr();
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP, target.mark)?;
@@ -73,7 +73,7 @@ pub fn open_icmp(target: &Target) -> io::Result<(UdpSocket, IcmpSocketKind)> {
         Err(raw_error) if raw_error.kind() == io::ErrorKind::PermissionDenied => {
             match new_socket(addr, Type::DGRAM, protocol, target.mark) {
                 Ok(socket) => (socket, IcmpSocketKind::Datagram),
-                // The raw socket's error says what to grant.
+                // The raw socket's error names the missing capability.
                 Err(_) => return Err(raw_error),
             }
         }

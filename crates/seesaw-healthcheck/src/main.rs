@@ -12,11 +12,11 @@ use seesaw_runtime::flags::GoBool;
 use seesaw_runtime::{EXIT_FATAL, GlogFlags, parse_go_flags};
 use tracing::{error, info};
 
-/// Runs the health checks the engine asks for and reports the results.
+/// Runs the health checks the engine requests and reports the results.
 #[derive(Parser, Debug)]
 #[command(name = "seesaw_healthcheck")]
 struct Flags {
-    /// Longest wait after the first queued result before sending (Go duration).
+    /// Maximum wait after the first queued result before sending (Go duration).
     #[arg(long = "batch_delay", default_value = "100ms")]
     batch_delay: String,
 

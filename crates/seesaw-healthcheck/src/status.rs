@@ -26,7 +26,7 @@ impl fmt::Display for State {
     }
 }
 
-/// What the engine learns about one check.
+/// The status of one check, as reported to the engine.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Status {
     /// Start of the last run; `None` before the first.

@@ -20,7 +20,7 @@ pub struct DnsChecker {
     /// The query name, fully qualified (with the trailing dot).
     pub name: String,
     pub query_type: RecordType,
-    /// The address an A or AAAA answer must carry.
+    /// The address an A or AAAA answer must contain.
     pub answer: String,
 }
 
@@ -145,8 +145,8 @@ impl DnsChecker {
 
 fn random_id() -> u16 {
     let mut bytes = [0; 2];
-    // NOTE: the system random source does not fail on Linux 3.17 and later;
-    // a zero id would still work.
+    // A failure leaves the id 0, which still works because the reply is
+    // matched against whatever id the query carried.
     let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
     u16::from_be_bytes(bytes)
 }

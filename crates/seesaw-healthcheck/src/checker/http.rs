@@ -41,7 +41,7 @@ pub struct HttpChecker {
     pub tls_verify: bool,
 }
 
-/// Why an exchange failed, for the message.
+/// The failed step of an exchange and its error.
 struct ExchangeError {
     step: &'static str,
     error: hyper::Error,
@@ -84,8 +84,11 @@ impl HttpChecker {
             return outcome.failure(message);
         }
         if !contains(&body, self.response.as_bytes()) {
-            let shown = &body[..body.len().min(self.response.len().max(64))];
-            return outcome.failure(format!("{message}; unexpected response - {}", quote(shown)));
+            let excerpt = &body[..body.len().min(self.response.len().max(64))];
+            return outcome.failure(format!(
+                "{message}; unexpected response - {}",
+                quote(excerpt)
+            ));
         }
         outcome.success(message)
     }

@@ -24,7 +24,7 @@ use crate::tls::TlsClients;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckResult {
     pub success: bool,
-    /// What was checked and, on failure, which step failed.
+    /// The probed address and, on failure, the step that failed.
     pub message: String,
     /// The underlying I/O or protocol error, if any.
     pub error: Option<String>,
@@ -84,7 +84,7 @@ impl Outcome {
     }
 }
 
-/// What every checker may use besides its own configuration.
+/// Settings shared by every checker besides its own configuration.
 #[derive(Clone, Debug)]
 pub struct CheckContext {
     pub tls: TlsClients,

@@ -51,7 +51,7 @@ impl PingChecker {
             return outcome.error(format!("{message}; failed to send request"), error);
         }
 
-        // A raw socket sees every ICMP packet the host receives, so read
+        // A raw socket receives every ICMP packet of the host, so read
         // until our reply arrives or the caller's timeout ends the run.
         let mut buffer = [0; 1500];
         loop {
@@ -73,8 +73,8 @@ impl PingChecker {
 }
 
 /// Builds an echo request with `echo_id` and `sequence`. The ICMPv4 checksum
-/// is computed here; the kernel fills in the ICMPv6 checksum, which covers a
-/// pseudo-header only it knows the source of.
+/// is computed here. The kernel fills in the ICMPv6 checksum, because it
+/// covers a pseudo-header with the source address, which the kernel picks.
 fn echo_request(ipv6: bool, echo_id: u16, sequence: u16) -> Vec<u8> {
     let mut packet = vec![0; ECHO_SIZE];
     packet[0] = if ipv6 {

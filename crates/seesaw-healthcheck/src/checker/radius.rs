@@ -168,8 +168,8 @@ impl RadiusChecker {
         };
         let message = format!("{message}; got RADIUS {name} response");
         if !self.response.accepts(code) {
-            let wanted = self.response.name();
-            return outcome.failure(format!("{message}; want {wanted} response"));
+            let expected = self.response.name();
+            return outcome.failure(format!("{message}; want {expected} response"));
         }
         outcome.success(message)
     }
