@@ -246,3 +246,110 @@ impl ResultSink for LogSink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Status;
+
+    /// Records batch sizes and fails the first `failures` sends.
+    struct RecordingSink {
+        batches: mpsc::UnboundedSender<usize>,
+        failures: u32,
+    }
+
+    impl ResultSink for RecordingSink {
+        async fn send(&mut self, batch: &[Notification]) -> Result<(), BoxError> {
+            if self.failures > 0 {
+                self.failures -= 1;
+                return Err("engine unavailable".into());
+            }
+            self.batches.send(batch.len()).unwrap();
+            Ok(())
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            batch_delay: Duration::from_millis(100),
+            batch_size: 3,
+            channel_size: 10,
+            max_failures: 2,
+            notify_interval: Duration::from_secs(15),
+            fetch_interval: Duration::from_secs(15),
+            retry_delay: Duration::from_secs(2),
+            dry_run: false,
+        }
+    }
+
+    fn notification(id: CheckId) -> Notification {
+        Notification {
+            id,
+            description: "TCP 192.0.2.1:80 PLAIN".into(),
+            status: Status::default(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn report_loop_batches_by_size_and_delay() {
+        let (batch_sender, mut batches) = mpsc::unbounded_channel();
+        let sink = RecordingSink {
+            batches: batch_sender,
+            failures: 0,
+        };
+        let (sender, receiver) = mpsc::channel(10);
+        let settings = settings();
+        let reporter = tokio::spawn(async move { report_loop(sink, receiver, &settings).await });
+
+        for id in 1..=4 {
+            sender.send(notification(id)).await.unwrap();
+        }
+        assert_eq!(batches.recv().await, Some(3), "a full batch leaves at once");
+
+        let start = Instant::now();
+        assert_eq!(
+            batches.recv().await,
+            Some(1),
+            "the rest leaves after the delay"
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+
+        drop(sender);
+        assert!(reporter.await.unwrap().is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn report_loop_gives_up_after_max_failures() {
+        let (batch_sender, _batches) = mpsc::unbounded_channel();
+        let sink = RecordingSink {
+            batches: batch_sender,
+            failures: 2,
+        };
+        let (sender, receiver) = mpsc::channel(10);
+        sender.send(notification(1)).await.unwrap();
+        let settings = settings();
+
+        let result = report_loop(sink, receiver, &settings).await;
+        let Err(DaemonError::SendFailed { attempts, .. }) = result else {
+            panic!("expected SendFailed, got {result:?}");
+        };
+        assert_eq!(attempts, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn report_loop_retries_failed_send() {
+        let (batch_sender, mut batches) = mpsc::unbounded_channel();
+        let sink = RecordingSink {
+            batches: batch_sender,
+            failures: 1,
+        };
+        let (sender, receiver) = mpsc::channel(10);
+        let settings = settings();
+        tokio::spawn(async move { report_loop(sink, receiver, &settings).await });
+
+        sender.send(notification(1)).await.unwrap();
+        let start = Instant::now();
+        assert_eq!(batches.recv().await, Some(1));
+        assert!(start.elapsed() >= Duration::from_secs(2), "no retry delay");
+    }
+}
