@@ -276,21 +276,62 @@ pub fn vserver_rules(
             });
         }
     }
-    let icmp = match family {
+    rules.extend(address_rules(address));
+    Ok(rules)
+}
+
+fn icmp_name(family: Family) -> &'static str {
+    match family {
         Family::V4 => "icmp",
         Family::V6 => "ipv6-icmp",
-    };
-    rules.push(Rule::new(
-        FILTER_INPUT,
-        Position::First,
-        &["-p", icmp, "-d", &destination, "-j", "ACCEPT"],
-    ));
-    rules.push(Rule::new(
-        FILTER_INPUT,
-        Position::Last,
-        &["-d", &destination, "-j", "REJECT"],
-    ));
-    Ok(rules)
+    }
+}
+
+/// Builds the rules that every virtual server on `address` shares: ICMP accepted
+/// and everything else rejected. They go only when the last virtual
+/// server on the address goes.
+pub fn address_rules(address: IpAddr) -> Vec<Rule> {
+    let family = Family::of(address);
+    let destination = format!("{address}/{}", family.host_prefix());
+    vec![
+        Rule::new(
+            FILTER_INPUT,
+            Position::First,
+            &["-p", icmp_name(family), "-d", &destination, "-j", "ACCEPT"],
+        ),
+        Rule::new(
+            FILTER_INPUT,
+            Position::Last,
+            &["-d", &destination, "-j", "REJECT"],
+        ),
+    ]
+}
+
+/// Returns the rules of a virtual server being removed that none of the
+/// remaining virtual servers' rules (`kept`) repeats, so two virtual
+/// servers with the same port on one address keep that port open.
+pub fn rules_to_delete(removed: &[Rule], kept: &[Rule]) -> Vec<Rule> {
+    removed
+        .iter()
+        .filter(|rule| !kept.contains(rule))
+        .cloned()
+        .collect()
+}
+
+/// Tells whether SEESAW-INPUT, as `iptables-save` lists it, still accepts
+/// traffic to `address` for something other than ICMP, that is whether a
+/// virtual server still uses the address. This covers virtual servers
+/// added before the NCC restarted, which it no longer has in memory.
+pub fn address_in_use(saved: &[SavedRule], address: IpAddr) -> bool {
+    let icmp = icmp_name(Family::of(address));
+    let address = address.to_string();
+    saved.iter().any(|rule| {
+        rule.table == FILTER_INPUT.table
+            && rule.chain == FILTER_INPUT.name
+            && value_after(&rule.args, "-d").map(host_address) == Some(address.as_str())
+            && value_after(&rule.args, "-j") == Some("ACCEPT")
+            && value_after(&rule.args, "-p") != Some(icmp)
+    })
 }
 
 /// Runs iptables and ip6tables, one process at a time.
@@ -758,6 +799,68 @@ mod tests {
                 "-t filter SEESAW-INPUT -d 2001:db8::10/128 -j REJECT",
             ]
         );
+    }
+
+    #[test]
+    fn shared_address_rules_kept_for_other_vserver() {
+        let address = "192.0.2.10".parse().unwrap();
+        let web = [Entry {
+            protocol: 6,
+            port: 80,
+            mode: Mode::Dsr,
+        }];
+        let dns = [Entry {
+            protocol: 17,
+            port: 53,
+            mode: Mode::Dsr,
+        }];
+        let web_rules = vserver_rules(address, None, 0, &web).unwrap();
+        let dns_rules = vserver_rules(address, None, 0, &dns).unwrap();
+
+        let deleted = rules_to_delete(&web_rules, &dns_rules);
+
+        assert_eq!(
+            texts(&deleted),
+            ["-t filter SEESAW-INPUT -p tcp -d 192.0.2.10/32 --dport 80 -j ACCEPT"]
+        );
+    }
+
+    #[test]
+    fn last_vserver_on_address_deletes_all() {
+        let address = "192.0.2.10".parse().unwrap();
+        let web = [Entry {
+            protocol: 6,
+            port: 80,
+            mode: Mode::Dsr,
+        }];
+        let other = vserver_rules("192.0.2.11".parse().unwrap(), None, 0, &web).unwrap();
+        let web_rules = vserver_rules(address, None, 0, &web).unwrap();
+
+        let deleted = rules_to_delete(&web_rules, &other);
+
+        assert_eq!(deleted, web_rules);
+        assert!(deleted.ends_with(&address_rules(address)));
+    }
+
+    #[test]
+    fn address_in_use_ignores_icmp_and_other_addresses() {
+        let only_shared = "*filter\n-A SEESAW-INPUT -d 192.0.2.10/32 -p icmp -j ACCEPT\n-A SEESAW-INPUT -d 192.0.2.11/32 -p tcp -m tcp --dport 80 -j ACCEPT\n-A SEESAW-INPUT -d 192.0.2.10/32 -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n";
+        let with_port = "*filter\n-A SEESAW-INPUT -d 192.0.2.10/32 -p udp -m udp --dport 53 -j ACCEPT\nCOMMIT\n";
+        let v6 = "*filter\n-A SEESAW-INPUT -d 2001:db8::10/128 -p ipv6-icmp -j ACCEPT\n-A SEESAW-INPUT -d 2001:db8::10/128 -p tcp -j ACCEPT\nCOMMIT\n";
+        let address = "192.0.2.10".parse().unwrap();
+
+        assert!(!address_in_use(&parse_save(only_shared), address));
+        assert!(address_in_use(&parse_save(with_port), address));
+        assert!(address_in_use(
+            &parse_save(v6),
+            "2001:db8::10".parse().unwrap()
+        ));
+        assert!(!address_in_use(
+            &parse_save(
+                "*filter\n-A SEESAW-INPUT -d 2001:db8::10/128 -p ipv6-icmp -j ACCEPT\nCOMMIT\n"
+            ),
+            "2001:db8::10".parse().unwrap()
+        ));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The NCC operations on links, addresses, rules and routes.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Mutex;
 
 use ipnet::IpNet;
 use netlink_packet_route::route::RouteProtocol;
@@ -76,6 +78,10 @@ pub struct Ncc {
     pub net: Net,
     pub iptables: Iptables,
     pub sysctls: Sysctls,
+    /// The iptables rules of each virtual server added since the last LB
+    /// interface init, by virtual server name. Deleting one virtual server
+    /// keeps the rules that another one still has.
+    vserver_rules: Mutex<BTreeMap<String, Vec<iptables::Rule>>>,
 }
 
 impl Ncc {
@@ -84,6 +90,7 @@ impl Ncc {
             net,
             iptables: Iptables::default(),
             sysctls: Sysctls::default(),
+            vserver_rules: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -146,6 +153,8 @@ impl Ncc {
             self.add_cluster_vip(lb, &link, vip).await?;
         }
 
+        // Flushing our chains removes every virtual server's rules.
+        self.vserver_rules.lock().unwrap().clear();
         for family in [Family::V4, Family::V6] {
             self.init_iptables(family, lb).await?;
         }
@@ -555,27 +564,65 @@ impl Ncc {
         ))
     }
 
-    /// Adds or deletes the iptables rules of one virtual server.
-    pub async fn vserver_rules(
+    /// Adds the iptables rules of virtual server `name`.
+    pub async fn add_vserver_rules(
         &self,
         lb: &LbConfig,
+        name: &str,
         address: IpAddr,
         fwmark: u32,
         entries: &[iptables::Entry],
-        add: bool,
     ) -> Result<()> {
         let family = Family::of(address);
-        let cluster_vip = match family {
-            Family::V4 => lb.cluster_v4.map(IpAddr::V4),
-            Family::V6 => lb.cluster_v6,
-        };
-        let rules = iptables::vserver_rules(address, cluster_vip, fwmark, entries)?;
+        let rules = iptables::vserver_rules(address, cluster_vip(lb, family), fwmark, entries)?;
         for rule in &rules {
-            if add {
-                self.iptables.add_rule(family, rule).await?;
-            } else {
-                self.iptables.delete_rule(family, rule).await?;
-            }
+            self.iptables.add_rule(family, rule).await?;
+        }
+        self.vserver_rules
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), rules);
+        Ok(())
+    }
+
+    /// Deletes the iptables rules of virtual server `name`, except those
+    /// that another virtual server still needs: its identical rules, and
+    /// the ICMP ACCEPT and REJECT of an address that another virtual server
+    /// still uses.
+    pub async fn delete_vserver_rules(
+        &self,
+        lb: &LbConfig,
+        name: &str,
+        address: IpAddr,
+        fwmark: u32,
+        entries: &[iptables::Entry],
+    ) -> Result<()> {
+        let family = Family::of(address);
+        let rules = iptables::vserver_rules(address, cluster_vip(lb, family), fwmark, entries)?;
+        let kept: Vec<iptables::Rule> = {
+            let mut registry = self.vserver_rules.lock().unwrap();
+            registry.remove(name);
+            registry.values().flatten().cloned().collect()
+        };
+        let shared = iptables::address_rules(address);
+        let deleted = iptables::rules_to_delete(&rules, &kept);
+        for rule in deleted.iter().filter(|rule| !shared.contains(rule)) {
+            self.iptables.delete_rule(family, rule).await?;
+        }
+        if !deleted.iter().any(|rule| shared.contains(rule)) {
+            return Ok(());
+        }
+        // A virtual server added before the NCC restarted is not in memory,
+        // but its port rules are still in SEESAW-INPUT.
+        let saved = iptables::parse_save(&self.iptables.save(family).await?);
+        if iptables::address_in_use(&saved, address) {
+            tracing::info!(
+                "keeping the ICMP and REJECT rules of {address}: another virtual server still uses it"
+            );
+            return Ok(());
+        }
+        for rule in &shared {
+            self.iptables.delete_rule(family, rule).await?;
         }
         Ok(())
     }
@@ -612,6 +659,14 @@ impl Ncc {
     /// NCC restarts; the next LB interface init resets them.
     pub fn shutdown(&self) {
         self.sysctls.restore();
+    }
+}
+
+/// The cluster VIP of `family`, the source address of SNAT.
+fn cluster_vip(lb: &LbConfig, family: Family) -> Option<IpAddr> {
+    match family {
+        Family::V4 => lb.cluster_v4.map(IpAddr::V4),
+        Family::V6 => lb.cluster_v6,
     }
 }
 

@@ -615,20 +615,27 @@ impl NccService {
             )));
         }
         let entries = convert::entries(&request.entries)?;
-        self.ncc
-            .vserver_rules(&lb, address, request.fwmark, &entries, add)
-            .await
-            .map_err(|error| match error {
-                NccError::Command {
-                    command,
-                    status,
-                    stderr,
-                } => NccError::Command {
-                    command: format!("{command} (virtual server {})", request.vserver_name),
-                    status,
-                    stderr,
-                },
-                other => other,
-            })
+        let name = &request.vserver_name;
+        let result = if add {
+            self.ncc
+                .add_vserver_rules(&lb, name, address, request.fwmark, &entries)
+                .await
+        } else {
+            self.ncc
+                .delete_vserver_rules(&lb, name, address, request.fwmark, &entries)
+                .await
+        };
+        result.map_err(|error| match error {
+            NccError::Command {
+                command,
+                status,
+                stderr,
+            } => NccError::Command {
+                command: format!("{command} (virtual server {})", request.vserver_name),
+                status,
+                stderr,
+            },
+            other => other,
+        })
     }
 }
