@@ -140,6 +140,7 @@ impl Ncc {
         }
         for vlan in self.vlan_links(lb).await? {
             self.net.delete_link(&vlan.name).await?;
+            self.sysctls.forget_interface(&vlan.name);
         }
 
         self.apply_sysctls(lb)?;
@@ -526,7 +527,10 @@ impl Ncc {
     }
 
     pub async fn delete_vlan(&self, lb: &LbConfig, id: u16) -> Result<()> {
-        self.net.delete_link(&lb.vlan_name(id)).await
+        let name = lb.vlan_name(id);
+        self.net.delete_link(&name).await?;
+        self.sysctls.forget_interface(&name);
+        Ok(())
     }
 
     /// Sends a gratuitous ARP or an unsolicited neighbour advertisement for

@@ -100,6 +100,19 @@ impl Sysctls {
         Ok(())
     }
 
+    /// Drops the saved values of `interface`, whose settings went with it
+    /// when it was deleted, so that shutdown does not try to restore them.
+    pub fn forget_interface(&self, interface: &str) {
+        let prefixes = [
+            format!("net/ipv4/conf/{interface}/"),
+            format!("net/ipv6/conf/{interface}/"),
+        ];
+        self.original
+            .lock()
+            .expect("sysctl map lock")
+            .retain(|key, _| !prefixes.iter().any(|prefix| key.starts_with(prefix)));
+    }
+
     /// Writes back every value that was changed, logging failures (such as
     /// the settings of an interface that is gone).
     pub fn restore(&self) {
@@ -148,6 +161,26 @@ mod tests {
         let result = sysctls.set("net/ipv4/neigh/default/gc_thresh1", "1024");
 
         assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn forgotten_interface_not_restored() {
+        let root = tempfile::tempdir().unwrap();
+        let vlan = root.path().join("net/ipv4/conf/eth1.100");
+        let lb = root.path().join("net/ipv4/conf/eth1");
+        for dir in [&vlan, &lb] {
+            fs::create_dir_all(dir).unwrap();
+            fs::write(dir.join("arp_ignore"), "0\n").unwrap();
+        }
+        let sysctls = Sysctls::with_root(root.path());
+        sysctls.set_interface("eth1.100").unwrap();
+        sysctls.set_interface("eth1").unwrap();
+
+        sysctls.forget_interface("eth1.100");
+        sysctls.restore();
+
+        assert_eq!(fs::read_to_string(vlan.join("arp_ignore")).unwrap(), "1\n");
+        assert_eq!(fs::read_to_string(lb.join("arp_ignore")).unwrap(), "0\n");
     }
 
     #[test]
