@@ -603,6 +603,8 @@ impl Ncc {
     ) -> Result<()> {
         let family = Family::of(address);
         let rules = iptables::vserver_rules(address, cluster_vip(lb, family), fwmark, entries)?;
+        // NOTE: after an NCC restart the map is empty until the next init,
+        // so a port rule shared with another virtual server is deleted here.
         let kept: Vec<iptables::Rule> = {
             let mut registry = self.vserver_rules.lock().unwrap();
             registry.remove(name);

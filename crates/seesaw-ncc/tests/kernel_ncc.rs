@@ -414,40 +414,11 @@ async fn kernel_ncc_lb_vip_and_services() {
     );
 
     // A unicast VIP, announced on the wire while the client listens.
-    let capture = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("cl"),
-            "timeout",
-            "15",
-            "tcpdump",
-            "-i",
-            "c0",
-            "-nn",
-            "-e",
-            "-c",
-            "1",
-            "-l",
-            // The lab's root file system has no `tcpdump` user to drop to.
-            "-Z",
-            "root",
-        ])
-        .args(["arp", "and", "arp[14:4] = 0x0a0a0064"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start tcpdump");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let capture = start_capture(&lab, "arp and arp[14:4] = 0x0a0a0064").await;
     ncc.add_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
         .await
         .expect("AddVip");
-    let capture = capture.wait_with_output().unwrap();
-    let captured = format!(
-        "{}{}",
-        String::from_utf8_lossy(&capture.stdout),
-        String::from_utf8_lossy(&capture.stderr)
-    );
+    let captured = captured(capture);
     assert!(
         captured.contains("00:00:5e:00:01:3c > ff:ff:ff:ff:ff:ff"),
         "{captured}"
@@ -756,4 +727,519 @@ async fn kernel_ncc_rejects_socket_in_use() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("is in use"), "{stderr}");
+}
+
+const NODE_V6: &str = "fd00:10::5";
+const CLUSTER_VIP_V6: &str = "fd00:10::10";
+const CLIENT_V6: &str = "fd00:10::50";
+const VIP_V6: &str = "fd00:10::100";
+
+/// Gives the node and the client IPv6 addresses on the shared segment.
+/// `nodad` makes them usable at once, as a source and for neighbour
+/// discovery, instead of after duplicate address detection.
+fn add_ipv6(lab: &Lab) {
+    lab.exec("lb", &format!("ip addr add {NODE_V6}/64 dev eth0 nodad"));
+    lab.exec("cl", &format!("ip addr add {CLIENT_V6}/64 dev c0 nodad"));
+}
+
+fn dual_stack_lb_interface() -> proto::LbInterface {
+    let mut lb = lb_interface();
+    lb.node.as_mut().unwrap().ipv6 = NODE_V6.to_owned();
+    lb.cluster_vip.as_mut().unwrap().ipv6 = CLUSTER_VIP_V6.to_owned();
+    lb
+}
+
+fn dual_stack_vip(address: &str, kind: proto::VipType) -> proto::VipRequest {
+    proto::VipRequest {
+        lb: Some(dual_stack_lb_interface()),
+        ..vip_request(address, kind)
+    }
+}
+
+/// Lines of `ip -6 route show table local` that route to `address`.
+fn local_routes_v6(lab: &Lab, address: &str) -> Vec<String> {
+    lab.exec("lb", "ip -6 route show table local")
+        .lines()
+        .filter(|line| line.starts_with(&format!("local {address} ")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Asserts that `address` has exactly one local route, on `device` with
+/// the node's IPv6 address as source.
+fn assert_node_sourced_v6(lab: &Lab, address: &str, device: &str) {
+    let routes = local_routes_v6(lab, address);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(routes[0].contains(&format!("dev {device} ")), "{routes:?}");
+    assert!(routes[0].contains(&format!("src {NODE_V6} ")), "{routes:?}");
+}
+
+/// Starts tcpdump in the client namespace, stopping after one packet
+/// matching `filter` or after 15 seconds, and waits until it listens.
+async fn start_capture(lab: &Lab, filter: &str) -> Child {
+    let capture = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("cl"),
+            "timeout",
+            "15",
+            "tcpdump",
+            "-i",
+            "c0",
+            "-nn",
+            "-e",
+            "-v",
+            "-c",
+            "1",
+            "-l",
+            // The lab's root file system has no `tcpdump` user to drop to.
+            "-Z",
+            "root",
+            filter,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tcpdump");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    capture
+}
+
+fn captured(capture: Child) -> String {
+    let output = capture.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, links, addresses and routes"]
+async fn kernel_ncc_ipv6_vips_and_vlan() {
+    require_lab();
+    let lab = Lab::new("nccC");
+    add_ipv6(&lab);
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    ncc.init_lb_interface(dual_stack_lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.bring_lb_interface_up(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
+    let addresses = lab.exec("lb", "ip -6 addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet6 {CLUSTER_VIP_V6}/64")),
+        "{addresses}"
+    );
+
+    // A unicast VIP, announced with an unsolicited neighbour advertisement
+    // (ICMPv6 type 136) whose target ends in ::100.
+    let capture = start_capture(&lab, "icmp6 and ip6[40] == 136 and ip6[60:4] == 0x00000100").await;
+    ncc.add_vip(dual_stack_vip(VIP_V6, proto::VipType::Unicast))
+        .await
+        .expect("AddVip IPv6");
+    let captured = captured(capture);
+    assert!(
+        captured.contains("00:00:5e:00:01:3c > 33:33:00:00:00:01"),
+        "{captured}"
+    );
+    assert!(
+        captured.contains(&format!("{VIP_V6} > ff02::1")),
+        "{captured}"
+    );
+    assert!(captured.contains("hlim 255"), "{captured}");
+    assert!(captured.contains(&format!("tgt is {VIP_V6}")), "{captured}");
+    assert!(captured.contains("override"), "{captured}");
+
+    ncc.add_vip(dual_stack_vip(VIP_V6, proto::VipType::Unicast))
+        .await
+        .expect("AddVip IPv6 again");
+    let addresses = lab.exec("lb", "ip -6 addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet6 {VIP_V6}/64")),
+        "{addresses}"
+    );
+    assert_node_sourced_v6(&lab, VIP_V6, "eth1");
+    // Policy routing is IPv4 only.
+    let rules = lab.exec("lb", "ip -6 rule");
+    assert!(!rules.contains(VIP_V6), "{rules}");
+    lab.exec("cl", &format!("ping -6 -c 1 -W 5 {VIP_V6}"));
+
+    // Down drops IPv6 addresses in the kernel; the NCC puts them back, and
+    // up leaves one node-sourced local route.
+    ncc.bring_lb_interface_down(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceDown");
+    let addresses = lab.exec("lb", "ip -6 addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet6 {VIP_V6}/64")),
+        "{addresses}"
+    );
+    assert!(
+        addresses.contains(&format!("inet6 {CLUSTER_VIP_V6}/64")),
+        "{addresses}"
+    );
+    ncc.bring_lb_interface_up(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceUp after down");
+    assert_node_sourced_v6(&lab, VIP_V6, "eth1");
+
+    // IPv6 virtual server rules go to ip6tables.
+    let rules = proto::VserverRulesRequest {
+        lb: Some(dual_stack_lb_interface()),
+        vserver_name: "web-v6".to_owned(),
+        family: proto::AddressFamily::Ipv6 as i32,
+        address: VIP_V6.to_owned(),
+        entries: vec![proto::VserverEntry {
+            protocol: 6,
+            port: 80,
+            mode: proto::ForwardingMode::Dsr as i32,
+        }],
+        fwmark: 0,
+    };
+    ncc.add_vserver_rules(rules.clone())
+        .await
+        .expect("AddVserverRules IPv6");
+    let saved = lab.exec("lb", &iptables_program("ip6tables-save"));
+    for line in [
+        format!("-A SEESAW-INPUT -d {VIP_V6}/128 -p tcp -m tcp --dport 80 -j ACCEPT"),
+        format!("-A SEESAW-INPUT -d {VIP_V6}/128 -p ipv6-icmp -j ACCEPT"),
+        format!("-A SEESAW-INPUT -d {VIP_V6}/128 -j REJECT"),
+    ] {
+        assert!(saved.contains(&line), "{line} missing:\n{saved}");
+    }
+    ncc.delete_vserver_rules(rules)
+        .await
+        .expect("DeleteVserverRules IPv6");
+    let saved = lab.exec("lb", &iptables_program("ip6tables-save"));
+    assert!(!saved.contains(VIP_V6), "{saved}");
+
+    // An anycast VIP on the dummy interface.
+    ncc.add_vip(dual_stack_vip("fd00:99::1", proto::VipType::Anycast))
+        .await
+        .expect("AddVip IPv6 anycast");
+    let dummy = lab.exec("lb", "ip -6 addr show dummy0");
+    assert!(dummy.contains("inet6 fd00:99::1/128"), "{dummy}");
+    assert_node_sourced_v6(&lab, "fd00:99::1", "dummy0");
+
+    // A VLAN with an IPv6 address, and a VIP in its network.
+    let vlan = proto::VlanRequest {
+        lb: Some(dual_stack_lb_interface()),
+        vlan: Some(proto::Vlan {
+            id: 200,
+            ipv4: "10.20.0.5/24".to_owned(),
+            ipv6: "fd00:20::5/64".to_owned(),
+        }),
+    };
+    ncc.add_vlan(vlan.clone()).await.expect("AddVlan IPv6");
+    ncc.add_vlan(vlan.clone())
+        .await
+        .expect("AddVlan IPv6 again");
+    let link = lab.exec("lb", "ip -d addr show eth1.200");
+    assert!(link.contains("vlan protocol 802.1Q id 200"), "{link}");
+    assert!(link.contains("inet6 fd00:20::5/64"), "{link}");
+    ncc.add_vip(dual_stack_vip("fd00:20::100", proto::VipType::Unicast))
+        .await
+        .expect("AddVip on the VLAN");
+    assert!(
+        lab.exec("lb", "ip -6 addr show eth1.200")
+            .contains("inet6 fd00:20::100/64")
+    );
+    assert_node_sourced_v6(&lab, "fd00:20::100", "eth1.200");
+    ncc.bring_lb_interface_down(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceDown with VLAN");
+    ncc.bring_lb_interface_up(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceUp with VLAN");
+    let link = lab.exec("lb", "ip -6 addr show eth1.200");
+    assert!(link.contains("inet6 fd00:20::5/64"), "{link}");
+    assert!(link.contains("inet6 fd00:20::100/64"), "{link}");
+    assert_node_sourced_v6(&lab, "fd00:20::100", "eth1.200");
+
+    let state = ncc
+        .get_state(dual_stack_lb_interface())
+        .await
+        .expect("GetState")
+        .into_inner();
+    let addresses_of = |name: &str| {
+        state
+            .interfaces
+            .iter()
+            .find(|interface| interface.name == name)
+            .unwrap_or_else(|| panic!("{name} missing from {state:?}"))
+            .addresses
+            .clone()
+    };
+    assert!(addresses_of("eth1").contains(&format!("{VIP_V6}/64")));
+    assert!(addresses_of("eth1.200").contains(&"fd00:20::100/64".to_owned()));
+    assert!(addresses_of("dummy0").contains(&"fd00:99::1/128".to_owned()));
+
+    // Removal, twice each.
+    for (address, kind) in [
+        (VIP_V6, proto::VipType::Unicast),
+        ("fd00:20::100", proto::VipType::Unicast),
+        ("fd00:99::1", proto::VipType::Anycast),
+    ] {
+        for _ in 0..2 {
+            ncc.delete_vip(dual_stack_vip(address, kind))
+                .await
+                .unwrap_or_else(|error| panic!("DeleteVip {address}: {error:?}"));
+        }
+        assert!(
+            !lab.exec("lb", "ip -6 addr show").contains(address),
+            "{address} still configured"
+        );
+        assert!(
+            local_routes_v6(&lab, address).is_empty(),
+            "{:?}",
+            local_routes_v6(&lab, address)
+        );
+    }
+    ncc.delete_vlan(vlan).await.expect("DeleteVlan IPv6");
+
+    assert!(daemon.stop().success());
+}
+
+fn batch_service(address: &str, port: u32, scheduler: &str) -> proto::IpvsService {
+    proto::IpvsService {
+        key: Some(proto::IpvsServiceKey {
+            protocol: 6,
+            address: address.to_owned(),
+            port,
+            fwmark: 0,
+            family: proto::AddressFamily::Ipv4 as i32,
+        }),
+        scheduler: scheduler.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn batch_destination(service: &proto::IpvsService, address: &str) -> proto::IpvsChange {
+    proto::IpvsChange {
+        change: Some(proto::ipvs_change::Change::AddDestination(
+            proto::IpvsDestinationRequest {
+                service: service.key.clone(),
+                destination: Some(proto::IpvsDestination {
+                    address: address.to_owned(),
+                    port: 8080,
+                    forward: proto::IpvsForward::Masquerade as i32,
+                    weight: 1,
+                    ..Default::default()
+                }),
+            },
+        )),
+    }
+}
+
+fn add_service_change(service: &proto::IpvsService) -> proto::IpvsChange {
+    proto::IpvsChange {
+        change: Some(proto::ipvs_change::Change::AddService(service.clone())),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and IPVS services"]
+async fn kernel_ncc_ipvs_batch() {
+    require_lab();
+    let lab = Lab::new("nccD");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+
+    // 200 services with 5 destinations each.
+    let mut changes = Vec::new();
+    for index in 0..200 {
+        let service = batch_service("10.30.0.1", 1000 + index, "wrr");
+        changes.push(add_service_change(&service));
+        for backend in 1..=5 {
+            changes.push(batch_destination(&service, &format!("10.40.0.{backend}")));
+        }
+    }
+    let batch = proto::IpvsBatch { changes };
+    let started = std::time::Instant::now();
+    let report = ncc
+        .ipvs_apply(batch.clone())
+        .await
+        .expect("IpvsApply")
+        .into_inner();
+    println!(
+        "IpvsApply of {} changes took {:?}",
+        batch.changes.len(),
+        started.elapsed()
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.applied, 1200);
+
+    let state = ncc
+        .get_state(lb_interface())
+        .await
+        .expect("GetState")
+        .into_inner();
+    assert_eq!(state.services.len(), 200);
+    for service in &state.services {
+        assert_eq!(service.destinations.len(), 5, "{service:?}");
+        assert_eq!(service.scheduler, "wrr", "{service:?}");
+    }
+    let table = lab.exec("lb", "ipvsadm -Ln");
+    assert_eq!(
+        table
+            .lines()
+            .filter(|line| line.starts_with("TCP  10.30.0.1:"))
+            .count(),
+        200,
+        "{table}"
+    );
+    assert_eq!(
+        table
+            .lines()
+            .filter(|line| line.contains("-> 10.40.0.") && line.contains("Masq"))
+            .count(),
+        1000,
+        "{table}"
+    );
+
+    // The same batch again changes nothing and fails nothing.
+    let report = ncc
+        .ipvs_apply(batch)
+        .await
+        .expect("IpvsApply again")
+        .into_inner();
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.applied, 1200);
+    assert_eq!(lab.exec("lb", "ipvsadm -Ln"), table);
+
+    // A batch with two failing changes: an unknown scheduler and a
+    // destination of a missing service. The others still apply.
+    let good = batch_service("10.30.0.2", 80, "rr");
+    let bad_scheduler = batch_service("10.30.0.2", 81, "no-such-scheduler");
+    let missing = batch_service("10.30.0.9", 99, "rr");
+    let report = ncc
+        .ipvs_apply(proto::IpvsBatch {
+            changes: vec![
+                add_service_change(&good),
+                add_service_change(&bad_scheduler),
+                batch_destination(&good, "10.40.0.1"),
+                batch_destination(&missing, "10.40.0.1"),
+            ],
+        })
+        .await
+        .expect("IpvsApply with failures")
+        .into_inner();
+    assert_eq!(report.applied, 2, "{report:?}");
+    let indexes: Vec<u32> = report
+        .failures
+        .iter()
+        .map(|failure| failure.index)
+        .collect();
+    assert_eq!(indexes, [1, 3], "{report:?}");
+    assert!(
+        report.failures[0].error.contains("10.30.0.2:81"),
+        "{report:?}"
+    );
+    assert!(
+        report.failures[1].error.contains("10.30.0.9:99"),
+        "{report:?}"
+    );
+    let table = lab.exec("lb", "ipvsadm -Ln -t 10.30.0.2:80");
+    assert!(table.contains("-> 10.40.0.1:8080"), "{table}");
+    assert!(
+        !lab.exec("lb", "ipvsadm -Ln").contains("10.30.0.2:81"),
+        "the service with a bad scheduler exists"
+    );
+
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+    assert!(daemon.stop().success());
+}
+
+fn named_vserver_rules(name: &str, ports: &[u32]) -> proto::VserverRulesRequest {
+    proto::VserverRulesRequest {
+        lb: Some(lb_interface()),
+        vserver_name: name.to_owned(),
+        family: proto::AddressFamily::Ipv4 as i32,
+        address: DSR_VIP.to_owned(),
+        entries: ports
+            .iter()
+            .map(|port| proto::VserverEntry {
+                protocol: 6,
+                port: *port,
+                mode: proto::ForwardingMode::Dsr as i32,
+            })
+            .collect(),
+        fwmark: 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and iptables rules"]
+async fn kernel_ncc_shared_vip_rules() {
+    require_lab();
+    let lab = Lab::new("nccE");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+
+    let icmp = format!("-A SEESAW-INPUT -d {DSR_VIP}/32 -p icmp -j ACCEPT");
+    let reject = format!("-A SEESAW-INPUT -d {DSR_VIP}/32 -j REJECT");
+    let port = |port: u32| {
+        format!("-A SEESAW-INPUT -d {DSR_VIP}/32 -p tcp -m tcp --dport {port} -j ACCEPT")
+    };
+
+    // Two virtual servers on one VIP, both with port 80.
+    let web = named_vserver_rules("web", &[80]);
+    let web_tls = named_vserver_rules("web-tls", &[80, 443]);
+    ncc.add_vserver_rules(web.clone()).await.expect("add web");
+    ncc.add_vserver_rules(web_tls.clone())
+        .await
+        .expect("add web-tls");
+    ncc.delete_vserver_rules(web.clone())
+        .await
+        .expect("delete web");
+    let saved = lab.iptables_save();
+    for line in [&icmp, &reject, &port(80), &port(443)] {
+        assert!(saved.contains(line.as_str()), "{line} missing:\n{saved}");
+    }
+    ncc.delete_vserver_rules(web_tls.clone())
+        .await
+        .expect("delete web-tls");
+    let saved = lab.iptables_save();
+    assert!(!saved.contains(DSR_VIP), "{saved}");
+
+    // After a restart the NCC has no record of the virtual servers; the
+    // port rules still in the chain keep the shared rules.
+    let web_alt = named_vserver_rules("web-8080", &[8080]);
+    ncc.add_vserver_rules(web.clone()).await.expect("add web");
+    ncc.add_vserver_rules(web_alt.clone())
+        .await
+        .expect("add web-8080");
+    assert!(daemon.stop().success());
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.delete_vserver_rules(web)
+        .await
+        .expect("delete web after restart");
+    let saved = lab.iptables_save();
+    for line in [&icmp, &reject, &port(8080)] {
+        assert!(saved.contains(line.as_str()), "{line} missing:\n{saved}");
+    }
+    assert!(!saved.contains(&port(80)), "{saved}");
+    ncc.delete_vserver_rules(web_alt)
+        .await
+        .expect("delete web-8080 after restart");
+    let saved = lab.iptables_save();
+    assert!(!saved.contains(DSR_VIP), "{saved}");
+
+    assert!(daemon.stop().success());
 }
