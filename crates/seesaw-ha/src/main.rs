@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use seesaw_runtime::flags::GoBool;
-use seesaw_runtime::{EXIT_FATAL, GlogFlags, parse_go_flags};
+use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags};
 use seesaw_vrrp::AdvertInterval;
 use tracing::error;
 
@@ -94,7 +94,7 @@ struct Flags {
 
 fn main() {
     let flags: Flags = parse_go_flags(std::env::args());
-    init_logging(&flags.glog);
+    logging::init("seesaw_ha", &flags.glog);
 
     let (mut engine, settings) = match configure(&flags) {
         Ok(configured) => configured,
@@ -118,22 +118,6 @@ fn main() {
         error!("{error}");
         std::process::exit(EXIT_FATAL);
     }
-}
-
-/// Logs to standard error. NOTE: the glog file flags (-log_dir and the
-/// others) are accepted but not applied yet; -v=1 or more turns on debug
-/// lines.
-fn init_logging(glog: &GlogFlags) {
-    let level = if glog.verbosity >= 1 {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(level)
-        .init();
 }
 
 /// Checks the flags and returns the engine and the settings, or the error

@@ -9,7 +9,7 @@ use seesaw_healthcheck::config;
 use seesaw_healthcheck::daemon::{self, FileSource, LogSink, Settings};
 use seesaw_healthcheck::tls::TlsClients;
 use seesaw_runtime::flags::GoBool;
-use seesaw_runtime::{EXIT_FATAL, GlogFlags, parse_go_flags};
+use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags};
 use tracing::{error, info};
 
 /// Runs the health checks the engine requests and reports the results.
@@ -63,7 +63,7 @@ struct Flags {
 
 fn main() {
     let flags: Flags = parse_go_flags(std::env::args());
-    init_logging(&flags.glog);
+    logging::init("seesaw_healthcheck", &flags.glog);
 
     let settings = match settings(&flags) {
         Ok(settings) => settings,
@@ -113,22 +113,6 @@ fn main() {
 fn fatal(message: &str) -> ! {
     error!("{message}");
     std::process::exit(EXIT_FATAL);
-}
-
-/// Logs to standard error; -v=1 or more turns on the per-run lines. NOTE:
-/// the glog file flags (-log_dir and the others) are accepted but not
-/// applied yet.
-fn init_logging(glog: &GlogFlags) {
-    let level = if glog.verbosity >= 1 {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::INFO
-    };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(level)
-        .init();
 }
 
 fn settings(flags: &Flags) -> Result<Settings, String> {

@@ -8,7 +8,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_seesaw_healthcheck");
 
 #[test]
 fn without_config_exits_2() {
-    let output = Command::new(BINARY).output().unwrap();
+    let output = Command::new(BINARY).arg("-logtostderr").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("engine IPC is not written yet"), "{stderr}");
@@ -20,6 +20,7 @@ fn invalid_config_exits_2() {
     let path = directory.path().join("checks.json");
     std::fs::write(&path, r#"{"checks": [{"type": "TCP", "ip": "127.0.0.1"}]}"#).unwrap();
     let output = Command::new(BINARY)
+        .arg("-logtostderr")
         .arg(format!("-config={}", path.display()))
         .output()
         .unwrap();
@@ -44,7 +45,7 @@ fn config_mode_logs_state_change() {
     .unwrap();
 
     let mut child = Command::new(BINARY)
-        .args(["-config", &path.display().to_string()])
+        .args(["-logtostderr", "-config", &path.display().to_string()])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -66,4 +67,27 @@ fn config_mode_logs_state_change() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(found, "no line containing {expected:?}");
+}
+
+#[test]
+fn log_dir_gets_glog_files() {
+    let directory = tempfile::tempdir().unwrap();
+    let output = Command::new(BINARY)
+        .arg(format!("-log_dir={}", directory.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+
+    // ERROR lines reach both severities' files through the glog symlinks.
+    for severity in ["INFO", "ERROR"] {
+        let link = directory
+            .path()
+            .join(format!("seesaw_healthcheck.{severity}"));
+        let text = std::fs::read_to_string(&link)
+            .unwrap_or_else(|error| panic!("failed to read {}: {error}", link.display()));
+        assert!(text.contains("engine IPC is not written yet"), "{text}");
+    }
+    // The default -stderrthreshold is ERROR, so the error is also on stderr.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("engine IPC is not written yet"), "{stderr}");
 }

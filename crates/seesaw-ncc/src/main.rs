@@ -10,7 +10,7 @@ use seesaw_ipc::{SocketGuard, bind_unix_socket, prepare_run_directory};
 use seesaw_ncc::net::Net;
 use seesaw_ncc::ops::Ncc;
 use seesaw_ncc::service::NccService;
-use seesaw_runtime::{GlogFlags, parse_go_flags};
+use seesaw_runtime::{GlogFlags, logging, parse_go_flags};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_stream::wrappers::UnixListenerStream;
 
@@ -31,14 +31,7 @@ const EXIT_FATAL: u8 = 2;
 
 fn main() -> ExitCode {
     let flags: Flags = parse_go_flags(std::env::args());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    logging::init("seesaw_ncc", &flags.glog);
 
     if !nix::unistd::geteuid().is_root() {
         tracing::error!("seesaw_ncc must run as root: it changes IPVS, links, routes and iptables");

@@ -152,6 +152,7 @@ impl Lab {
                 "exec",
                 &self.ns("lb"),
                 env!("CARGO_BIN_EXE_seesaw_ncc"),
+                "-logtostderr",
                 "-socket",
             ])
             .arg(socket)
@@ -719,6 +720,7 @@ async fn kernel_ncc_rejects_socket_in_use() {
     let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
 
     let output = Command::new(env!("CARGO_BIN_EXE_seesaw_ncc"))
+        .arg("-logtostderr")
         .arg("-socket")
         .arg(&socket)
         .output()

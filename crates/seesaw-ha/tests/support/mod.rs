@@ -290,7 +290,10 @@ impl Lab {
         let status_file = self.path(&format!("ha{index}.status"));
         let log_file = self.path(&format!("ha{index}.log"));
         let _ = fs::remove_file(&status_file);
+        // The tests read the log from standard error, where glog writes
+        // only ERROR lines by default.
         let mut args = vec![
+            "-logtostderr".to_string(),
             "-test_mode".to_string(),
             format!("-local_addr={local}"),
             format!("-remote_addr={}", options.remote),
