@@ -6,6 +6,7 @@
 //!   (10.10.0.5), `eth1` the LB interface, default route via 10.10.0.1.
 //! - `<p>-cl`: a client, 10.10.0.50.
 //! - `<p>-be`: a backend, 10.10.0.60, holding the DSR VIP on `lo`.
+//! - `<p>-be2`: a second backend, 10.10.0.61, only in tests that add it.
 //!
 //! Every check reads the kernel's own view (`ip`, `iptables-save`,
 //! `ipvsadm`) or sends real packets.
@@ -65,6 +66,7 @@ fn iptables_program(name: &str) -> String {
 /// The namespaces of one test, deleted on drop.
 struct Lab {
     prefix: String,
+    roles: Vec<&'static str>,
 }
 
 impl Lab {
@@ -88,38 +90,17 @@ impl Lab {
     fn new(prefix: &str) -> Self {
         let lab = Lab {
             prefix: prefix.to_owned(),
+            roles: vec!["sw", "lb", "cl", "be"],
         };
-        for role in ["sw", "lb", "cl", "be"] {
+        for &role in &lab.roles {
             run("ip", &["netns", "add", &lab.ns(role)]);
             lab.exec(role, "ip link set lo up");
         }
-        let sw = lab.ns("sw");
         lab.exec("sw", "ip link add br0 type bridge");
         lab.exec("sw", &format!("ip addr add {GATEWAY}/24 dev br0"));
         lab.exec("sw", "ip link set br0 up");
-        // One veth pair per port: `<name>` in its namespace, `p-<name>` on
-        // the bridge.
         for (role, name) in [("lb", "eth0"), ("lb", "eth1"), ("cl", "c0"), ("be", "b0")] {
-            let port = format!("p-{name}");
-            run(
-                "ip",
-                &[
-                    "link",
-                    "add",
-                    name,
-                    "netns",
-                    &lab.ns(role),
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    &port,
-                    "netns",
-                    &sw,
-                ],
-            );
-            lab.exec("sw", &format!("ip link set {port} master br0 up"));
-            lab.exec(role, &format!("ip link set {name} up"));
+            lab.plug_into_bridge(role, name);
         }
         lab.exec("lb", &format!("ip addr add {NODE}/24 dev eth0"));
         lab.exec(
@@ -144,6 +125,41 @@ impl Lab {
         lab
     }
 
+    /// Adds the namespace of `role` as a host at `address` on the segment,
+    /// with `link` as its port to the bridge.
+    fn add_host(&mut self, role: &'static str, link: &str, address: &str) {
+        run("ip", &["netns", "add", &self.ns(role)]);
+        self.roles.push(role);
+        self.exec(role, "ip link set lo up");
+        self.plug_into_bridge(role, link);
+        self.exec(role, &format!("ip addr add {address}/24 dev {link}"));
+    }
+
+    /// Connects the namespace of `role` to the bridge by a veth pair:
+    /// `link` in that namespace, `p-<link>` on the bridge, both up.
+    fn plug_into_bridge(&self, role: &str, link: &str) {
+        let port = format!("p-{link}");
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                link,
+                "netns",
+                &self.ns(role),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
+                &self.ns("sw"),
+            ],
+        );
+        self.exec("sw", &format!("ip link set {port} master br0 up"));
+        self.exec(role, &format!("ip link set {link} up"));
+    }
+
     /// Starts seesaw_ncc in the load balancer's namespace.
     fn start_ncc(&self, socket: &std::path::Path) -> Daemon {
         let child = Command::new("ip")
@@ -166,7 +182,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        for role in ["sw", "lb", "cl", "be"] {
+        for role in &self.roles {
             let _ = Command::new("ip")
                 .args(["netns", "del", &self.ns(role)])
                 .status();
@@ -291,12 +307,24 @@ fn local_routes(lab: &Lab, address: &str) -> Vec<String> {
 /// Starts an HTTP server in the backend that answers every GET with
 /// `body`, on `port`.
 fn start_backend(lab: &Lab, port: u16, dir: &std::path::Path, body: &str) -> Daemon {
+    start_http_server(lab, "be", port, dir, body)
+}
+
+/// Starts an HTTP server on `port` in the namespace of `role` that returns
+/// `body` for every GET.
+fn start_http_server(
+    lab: &Lab,
+    role: &str,
+    port: u16,
+    dir: &std::path::Path,
+    body: &str,
+) -> Daemon {
     std::fs::write(dir.join("index.html"), body).unwrap();
     let child = Command::new("ip")
         .args([
             "netns",
             "exec",
-            &lab.ns("be"),
+            &lab.ns(role),
             "python3",
             "-m",
             "http.server",
@@ -1243,5 +1271,258 @@ async fn kernel_ncc_shared_vip_rules() {
     let saved = lab.iptables_save();
     assert!(!saved.contains(DSR_VIP), "{saved}");
 
+    assert!(daemon.stop().success());
+}
+
+const BACKEND_2: &str = "10.10.0.61";
+
+/// The first firewall mark the engine gives a DSR or TUN health check.
+const FIRST_CHECK_MARK: u32 = 65536;
+
+/// Builds the IPVS service that the engine requests for a DSR or TUN health
+/// check. Every packet with `mark`, whatever its address, protocol and
+/// port, goes to `backend` on the packet's own destination port.
+fn check_service(mark: u32, backend: &str, forward: proto::IpvsForward) -> proto::IpvsService {
+    proto::IpvsService {
+        key: Some(proto::IpvsServiceKey {
+            protocol: 0,
+            address: "0.0.0.0".to_owned(),
+            port: 0,
+            fwmark: mark,
+            family: proto::AddressFamily::Ipv4 as i32,
+        }),
+        scheduler: "rr".to_owned(),
+        destinations: vec![proto::IpvsDestination {
+            address: backend.to_owned(),
+            port: 0,
+            forward: forward as i32,
+            weight: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Makes the backend `role` accept DSR and TUN traffic for `vip`, as a
+/// Seesaw backend is set up: the VIP on `lo` for direct routing and on the
+/// IPIP device `tunl0` for tunnelled packets, with ARP replies and
+/// announcements only for the address on `link`. The reverse-path filter
+/// is off on `tunl0` because decapsulated packets from the node arrive
+/// there while the route back to the node leaves through `link`.
+fn hold_vip_for_dsr_and_tun(lab: &Lab, role: &str, link: &str, vip: &str) {
+    lab.exec(role, "ip link set tunl0 up");
+    for device in ["lo", "tunl0"] {
+        lab.exec(role, &format!("ip addr replace {vip}/32 dev {device}"));
+    }
+    for key in [
+        "all.arp_ignore=1".to_owned(),
+        "all.arp_announce=2".to_owned(),
+        format!("{link}.arp_ignore=1"),
+        format!("{link}.arp_announce=2"),
+        "all.rp_filter=0".to_owned(),
+        "tunl0.rp_filter=0".to_owned(),
+    ] {
+        lab.exec(role, &format!("sysctl -q -w net.ipv4.conf.{key}"));
+    }
+}
+
+/// The outcome of one HTTP request from the node.
+struct Probe {
+    /// The source address the kernel chose for the connection.
+    local: std::net::SocketAddr,
+    body: String,
+}
+
+/// Sends `GET /` to `address` from the load balancer's namespace, as a
+/// health check does, over a TCP socket whose packets carry `mark` (none
+/// when `None`). `timeout` limits the connect and each read and write.
+fn probe_from_node(
+    lab: &Lab,
+    address: std::net::SocketAddr,
+    mark: Option<u32>,
+    timeout: Duration,
+) -> std::io::Result<Probe> {
+    use std::io::{Read, Write};
+
+    let namespace = std::fs::File::open(format!("/var/run/netns/{}", lab.ns("lb")))?;
+    // setns changes the namespace of the calling thread only, so a thread
+    // of its own, which ends after the probe, enters the load balancer's
+    // namespace and no other code of the test runs there.
+    let prober = std::thread::spawn(move || -> std::io::Result<Probe> {
+        nix::sched::setns(&namespace, nix::sched::CloneFlags::CLONE_NEWNET)?;
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(address),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        if let Some(mark) = mark {
+            socket.set_mark(mark)?;
+        }
+        socket.connect_timeout(&address.into(), timeout)?;
+        let local = socket
+            .local_addr()?
+            .as_socket()
+            .expect("a TCP socket has an IP address");
+        let mut stream = std::net::TcpStream::from(socket);
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(format!("GET / HTTP/1.0\r\nHost: {}\r\n\r\n", address.ip()).as_bytes())?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let status_ok = response
+            .lines()
+            .next()
+            .is_some_and(|status| status.starts_with("HTTP/1.") && status.contains(" 200 "));
+        let body = response.split_once("\r\n\r\n").map(|(_, body)| body);
+        match body {
+            Some(body) if status_ok => Ok(Probe {
+                local,
+                body: body.to_owned(),
+            }),
+            _ => Err(std::io::Error::other(format!(
+                "unexpected HTTP response from {address}: {response:?}"
+            ))),
+        }
+    });
+    prober.join().expect("the probe thread panicked")
+}
+
+/// Probes `address` with `mark` until a probe succeeds, because the
+/// backend's HTTP server may still be starting. Panics after 20 failures.
+fn probe_until_answer(lab: &Lab, address: std::net::SocketAddr, mark: Option<u32>) -> Probe {
+    let mut last_error = None;
+    for _ in 0..20 {
+        match probe_from_node(lab, address, mark, Duration::from_secs(10)) {
+            Ok(probe) => return probe,
+            Err(error) => last_error = Some(error),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    panic!(
+        "probing {address} with mark {mark:?} from the node failed: {:?}",
+        last_error.expect("at least one attempt")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, links, tunnels and IPVS services"]
+async fn kernel_ncc_dsr_and_tun_check_paths() {
+    require_lab();
+    // Loading the module creates the fallback IPIP device tunl0 in every
+    // network namespace, the backends' included.
+    run("modprobe", &["ipip"]);
+    let mut lab = Lab::new("nccF");
+    lab.add_host("be2", "b1", BACKEND_2);
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    // The node: the VIP with its node-sourced local route.
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
+    ncc.add_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("AddVip");
+    let routes = local_routes(&lab, DSR_VIP);
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(routes[0].contains(&format!("src {NODE}")), "{routes:?}");
+
+    // Two backends, each holding the VIP and naming itself over HTTP.
+    let backends = [
+        ("be", "b0", BACKEND, "backend-1\n"),
+        ("be2", "b1", BACKEND_2, "backend-2\n"),
+    ];
+    let web_dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut servers = Vec::new();
+    for ((role, link, _, body), dir) in backends.iter().zip(&web_dirs) {
+        hold_vip_for_dsr_and_tun(&lab, role, link, DSR_VIP);
+        servers.push(start_http_server(&lab, role, 80, dir.path(), body));
+    }
+
+    // One check service per backend and forwarding method.
+    let mut checks = Vec::new();
+    for forward in [proto::IpvsForward::DirectRoute, proto::IpvsForward::Tunnel] {
+        for (_, _, address, body) in backends {
+            let mark = FIRST_CHECK_MARK + checks.len() as u32;
+            checks.push((mark, address, body, forward));
+        }
+    }
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+    for (mark, address, _, forward) in &checks {
+        ncc.ipvs_add_service(check_service(*mark, address, *forward))
+            .await
+            .unwrap_or_else(|error| panic!("add check service {mark}: {error:?}"));
+        let table = lab.exec("lb", &format!("ipvsadm -Ln -f {mark}"));
+        let method = match forward {
+            proto::IpvsForward::Tunnel => "Tunnel",
+            _ => "Route",
+        };
+        assert!(table.contains(&format!("FWM  {mark} rr")), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|line| line.contains(&format!("-> {address}:0")) && line.contains(method)),
+            "{table}"
+        );
+    }
+
+    // Each mark reaches its own backend, from the node address.
+    let vip_http: std::net::SocketAddr = format!("{DSR_VIP}:80").parse().unwrap();
+    for (mark, address, body, forward) in &checks {
+        let probe = probe_until_answer(&lab, vip_http, Some(*mark));
+        assert_eq!(
+            probe.body, *body,
+            "mark {mark} ({forward:?} to {address}) reached the wrong backend"
+        );
+        assert_eq!(probe.local.ip().to_string(), NODE, "mark {mark}");
+    }
+
+    // Without a mark the VIP is the node's own address, where nothing
+    // listens on port 80, so the node itself rejects the connection.
+    let unmarked = probe_from_node(&lab, vip_http, None, Duration::from_secs(5));
+    match unmarked {
+        Err(error) => assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{error:?}"
+        ),
+        Ok(probe) => panic!("an unmarked connection to the VIP reached {:?}", probe.body),
+    }
+
+    // Backend 1 loses the VIP. Its checks must fail while a plain check of
+    // its own address still passes. Backend 2's checks still pass.
+    for device in ["lo", "tunl0"] {
+        lab.exec("be", &format!("ip addr del {DSR_VIP}/32 dev {device}"));
+    }
+    let plain: std::net::SocketAddr = format!("{BACKEND}:80").parse().unwrap();
+    assert_eq!(probe_until_answer(&lab, plain, None).body, "backend-1\n");
+    for (mark, address, body, forward) in &checks {
+        if *address == BACKEND {
+            // The backend drops packets for an address it does not have,
+            // since it does not forward, so the connect times out.
+            let probe = probe_from_node(&lab, vip_http, Some(*mark), Duration::from_secs(3));
+            match probe {
+                Ok(probe) => panic!(
+                    "mark {mark} ({forward:?}) reached {address} without the VIP: {:?}",
+                    probe.body
+                ),
+                Err(error) => println!("mark {mark} ({forward:?}) to {address} failed: {error}"),
+            }
+        } else {
+            let probe = probe_until_answer(&lab, vip_http, Some(*mark));
+            assert_eq!(probe.body, *body, "mark {mark} ({forward:?} to {address})");
+        }
+    }
+
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+    ncc.delete_vip(vip_request(DSR_VIP, proto::VipType::Unicast))
+        .await
+        .expect("DeleteVip");
+    drop(servers);
     assert!(daemon.stop().success());
 }
