@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
 mod doctests;
+mod install;
 mod inventory;
 mod jobs;
 mod lab;
@@ -16,6 +17,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 Tasks:
+  install [--prefix DIR] [--destdir DIR]
+                                build the release binaries and install them
   lab                           the sample GKE manual-mode pair on a real kernel
   test                          run every test: host, doc, root and kernel lab
   vm [-s DIR]... [-w DIR]... -- COMMAND [ARG]...
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
             packages: Vec::new(),
             lab_only: false,
         }),
+        Some("install") => install::run(&args[1..]),
         Some("lab") if args.len() == 1 => sample_lab::run(),
         Some("vm") => lab::run_vm_command(&args[1..]),
         Some("vm-selftest") if args.len() == 1 => test_cmd::run(&test_cmd::Selection {
