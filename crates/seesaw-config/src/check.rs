@@ -48,6 +48,9 @@ pub fn check(request: &CheckRequest) -> CheckReport {
         context_of,
     );
     let cluster = take(read_cluster(&request.cluster, &context), &mut diagnostics);
+    if let (Some(node), Some(loaded)) = (&node, &cluster) {
+        compare_cluster_vip(node, loaded, &request.cluster, &mut diagnostics);
+    }
 
     if let Some(peer_path) = &request.peer_node_config {
         let peer = take(NodeConfig::load(peer_path), &mut diagnostics);
@@ -64,7 +67,12 @@ pub fn check(request: &CheckRequest) -> CheckReport {
     diagnostics.sort_by_key(|d| !d.is_error());
     let summary = match (&node, &cluster) {
         (Some(node), Some(loaded)) if !diagnostics.iter().any(Diagnostic::is_error) => {
-            Some(summarize(node, loaded, &diagnostics))
+            Some(summarize(
+                node,
+                loaded,
+                request.peer_node_config.as_deref(),
+                &diagnostics,
+            ))
         }
         _ => None,
     };
@@ -219,7 +227,40 @@ fn dedupe(diagnostics: &mut Vec<Diagnostic>) {
     diagnostics.retain(|d| seen.insert(d.to_string()));
 }
 
-fn summarize(node: &NodeConfig, loaded: &LoadedCluster, diagnostics: &[Diagnostic]) -> String {
+/// Warns when cluster.pb's `seesaw_vip` address differs from the cluster
+/// VIP of seesaw.cfg. Only seesaw.cfg's address is used, so a mismatch
+/// usually means one of the two files is stale or an option name is wrong.
+fn compare_cluster_vip(
+    node: &NodeConfig,
+    loaded: &LoadedCluster,
+    cluster_file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(in_cluster) = loaded.cluster.vip.ipv4.map(|net| net.addr()) else {
+        return;
+    };
+    if node.vip_ipv4 == Some(in_cluster) {
+        return;
+    }
+    let configured = node
+        .vip_ipv4
+        .map_or_else(|| "not set".to_string(), |ip| ip.to_string());
+    diagnostics.push(Diagnostic::warning(
+        &node.path,
+        node.position("cluster", "vip_ipv4"),
+        format!(
+            "vip_ipv4 is {configured}, but seesaw_vip in {} is {in_cluster}: the cluster VIP comes from vip_ipv4, so make the two agree",
+            cluster_file.display()
+        ),
+    ));
+}
+
+fn summarize(
+    node: &NodeConfig,
+    loaded: &LoadedCluster,
+    peer_file: Option<&Path>,
+    diagnostics: &[Diagnostic],
+) -> String {
     let view = NodeView {
         site: node.cluster_name.clone(),
         node_ipv4: Some(node.node_ipv4),
@@ -233,5 +274,17 @@ fn summarize(node: &NodeConfig, loaded: &LoadedCluster, diagnostics: &[Diagnosti
         anycast_enabled: node.anycast_enabled,
     };
     let warnings: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
-    render(&view, &loaded.cluster, &loaded.notes, &warnings)
+    let mut out = render(&view, &loaded.cluster, &loaded.notes, &warnings);
+    if let Some(peer_file) = peer_file {
+        let line = format!(
+            "Peer config:     {} agrees (VRID, cluster VIP, node and peer addresses)\n",
+            peer_file.display()
+        );
+        // Place it under the peer line of the header.
+        match out.find("Interfaces:") {
+            Some(at) => out.insert_str(at, &line),
+            None => out.push_str(&line),
+        }
+    }
+    out
 }

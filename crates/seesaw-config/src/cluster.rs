@@ -110,6 +110,7 @@ pub fn derive_cluster(
         notes: Vec::new(),
         vserver_index: HashMap::new(),
         dsr_plain: Vec::new(),
+        node_address_invalid: false,
     };
     let cluster = deriver.cluster(message);
 
@@ -154,6 +155,9 @@ struct Deriver<'a> {
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     notes: Vec<String>,
+    /// Set when a node's address fails to parse, so that the node is not
+    /// also reported as missing.
+    node_address_invalid: bool,
     /// DSR services whose checks are all PLAIN, as `<vserver> <entry>`.
     dsr_plain: Vec<String>,
     /// Position in the file of each vserver kept, by name.
@@ -239,7 +243,7 @@ impl Deriver<'_> {
     }
 
     fn ipv4_cidr(&mut self, value: &str, path: &str, owner: &str) -> Option<Ipv4Net> {
-        match parse_cidr(value) {
+        match self.parse_host_cidr(value, path) {
             Ok(IpNet::V4(net)) => Some(net),
             Ok(IpNet::V6(_)) => {
                 self.error(path, format!("ipv4 of '{owner}' is \"{value}\", an IPv6 address: move it to the ipv6 field"));
@@ -253,7 +257,7 @@ impl Deriver<'_> {
     }
 
     fn ipv6_cidr(&mut self, value: &str, path: &str, owner: &str) -> Option<Ipv6Net> {
-        match parse_cidr(value) {
+        match self.parse_host_cidr(value, path) {
             Ok(IpNet::V6(net)) => Some(net),
             Ok(IpNet::V4(_)) => {
                 self.error(path, format!("ipv6 of '{owner}' is \"{value}\", an IPv4 address: move it to the ipv4 field"));
@@ -263,6 +267,27 @@ impl Deriver<'_> {
                 self.error(path, format!("ipv6 of '{owner}' is \"{value}\", {problem}"));
                 None
             }
+        }
+    }
+
+    /// Parses a host address. The prefix of a node, VLAN or cluster VIP
+    /// address is its subnet's, which decides the networks the node carries,
+    /// so a missing one gets advice different from a VIP's or a backend's.
+    fn parse_host_cidr(&mut self, value: &str, path: &str) -> Result<IpNet, String> {
+        let network_host = ["seesaw_vip[", "node[", "vlan["]
+            .iter()
+            .any(|root| path.starts_with(root));
+        if path.starts_with("node[") && parse_cidr(value).is_err() {
+            self.node_address_invalid = true;
+        }
+        match (parse_cidr(value), value.parse::<IpAddr>()) {
+            (Err(_), Ok(ip)) if network_host => {
+                let example = if ip.is_ipv4() { 24 } else { 64 };
+                Err(format!(
+                    "which has no prefix length: write it with the length of its subnet, such as {ip}/{example}"
+                ))
+            }
+            (result, _) => result,
         }
     }
 
@@ -462,6 +487,7 @@ impl Deriver<'_> {
             })
             .collect();
         self.check_cluster_vip_collision(name, &host, path);
+        self.check_node_address_collision(name, &host, path, cluster);
 
         let healthchecks = self.healthchecks(&proto.healthcheck, 0, path, name);
         let entries = self.entries(proto, path);
@@ -517,6 +543,34 @@ impl Deriver<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// Rejects a VIP that is a node's own address: the NCC would add it to
+    /// the LB interface of both nodes and take it away with mastership.
+    fn check_node_address_collision(
+        &mut self,
+        name: &str,
+        host: &Host,
+        path: &str,
+        cluster: &Cluster,
+    ) {
+        for ip in host.ips() {
+            let Some(node) = cluster
+                .nodes
+                .values()
+                .find(|n| n.host.ips().any(|own| own == ip))
+            else {
+                continue;
+            };
+            let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+            self.error(
+                &format!("{path}.entry_address[0].{field}[0]"),
+                format!(
+                    "vserver '{name}' uses {ip}, the address of node '{}': give the vserver an address of its own",
+                    node.host.hostname
+                ),
+            );
         }
     }
 
@@ -838,6 +892,22 @@ impl Deriver<'_> {
                 }
             }
 
+            let cluster_vips = [
+                self.context.cluster_vip_ipv4.map(IpAddr::V4),
+                self.context.cluster_vip_ipv6.map(IpAddr::V6),
+            ];
+            for ip in host.ips().filter(|ip| cluster_vips.contains(&Some(*ip))) {
+                let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+                self.error(
+                    &format!("{backend_path}.host[0].{field}[0]"),
+                    format!(
+                        "backend '{hostname}' of vserver '{}' is {ip}, the cluster VIP ({}): use the backend's own address",
+                        proto.name,
+                        self.context.node_config_file.display()
+                    ),
+                );
+            }
+
             let weight = proto_backend.weight();
             if weight < 0 {
                 self.error(
@@ -908,7 +978,7 @@ impl Deriver<'_> {
         let Some(node_ip) = self.context.node_ipv4 else {
             return;
         };
-        if cluster.node_by_ipv4(node_ip).is_some() {
+        if self.node_address_invalid || cluster.node_by_ipv4(node_ip).is_some() {
             return;
         }
         let known: Vec<String> = cluster
@@ -1099,6 +1169,14 @@ pub fn parse_cidr(value: &str) -> Result<IpNet, String> {
             "which has no prefix length: write {ip}/{length} for a single address, or use the length of its subnet"
         ));
     }
+    if let Some((address, length)) = value.split_once('/')
+        && let (Ok(ip), Ok(length)) = (address.parse::<IpAddr>(), length.parse::<u32>())
+    {
+        let maximum = if ip.is_ipv4() { 32 } else { 128 };
+        return Err(format!(
+            "whose prefix length {length} is longer than {maximum}: use at most {maximum}"
+        ));
+    }
     if value.contains('$') || value.contains('{') || value.contains('%') {
         return Err("which looks like an unfilled template placeholder: replace it with an address and prefix length such as 192.0.2.10/24".to_string());
     }
@@ -1127,7 +1205,7 @@ mod tests {
         assert!(
             parse_cidr("10.0.0.1/33")
                 .unwrap_err()
-                .contains("192.0.2.10/24")
+                .contains("prefix length 33 is longer than 32")
         );
     }
 }

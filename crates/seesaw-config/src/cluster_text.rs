@@ -98,9 +98,18 @@ fn describe_parse_error(
     {
         format!("field '{field}' is set twice, but it takes one value: remove one of them")
     } else if raw.contains("reached end of input") {
-        format!(
-            "{raw}: a message opened with '<' or '{{' is not closed; add the missing '>' or '}}'"
-        )
+        match spans.unclosed().last() {
+            Some(path) => {
+                let start = spans.name_position(path).map_or(0, |p| p.line);
+                format!(
+                    "{raw}: the '{}' message that starts at line {start} is not closed; add the missing '>' or '}}'",
+                    field_name_of(path)
+                )
+            }
+            None => format!(
+                "{raw}: a message opened with '<' or '{{' is not closed; add the missing '>' or '}}'"
+            ),
+        }
     } else if raw.starts_with("expected") {
         format!("{raw}: check the brackets and quotes on this line and the line before")
     } else {
@@ -135,11 +144,37 @@ fn unknown_field_message(
         );
     }
 
+    // A field of an enclosing message type inside a nested one means a
+    // bracket is missing; a field of a nested type at an outer level means
+    // a bracket closed its message too early.
+    let current = message_descriptor(message);
+    let too_deep = owners
+        .iter()
+        .any(|owner| contains_message(&message_descriptor(owner), &current));
     let owners = owners.join(" or ");
+    if too_deep {
+        let open = spans
+            .path_at(position)
+            .and_then(|path| path.rsplit_once('.').map(|(parent, _)| parent))
+            .and_then(|parent| {
+                spans
+                    .name_position(parent)
+                    .map(|start| (field_name_of(parent), start))
+            });
+        return match open {
+            Some((open_field, start)) => format!(
+                "field '{field}' belongs in {owners}, not in {message}: the '{open_field}' message that starts at line {} is not closed; add '>' or '}}' before line {}",
+                start.line, position.line
+            ),
+            None => format!(
+                "field '{field}' belongs in {owners}, not in {message}: a message above is not closed; add the missing '>' or '}}'"
+            ),
+        };
+    }
+
     match spans.last_closing_before(position) {
         Some((closing, closed_path)) => {
-            let closed_field = closed_path.rsplit('.').next().unwrap_or(closed_path);
-            let closed_field = closed_field.split('[').next().unwrap_or(closed_field);
+            let closed_field = field_name_of(closed_path);
             let opened = spans.name_position(closed_path).map_or(String::new(), |p| {
                 format!(" that starts at line {}", p.line)
             });
@@ -152,6 +187,34 @@ fn unknown_field_message(
             "field '{field}' belongs in {owners}, not in {message}: move it inside a {owners} message"
         ),
     }
+}
+
+/// Returns the field name of the last step of a span path:
+/// `vserver[0].entry_address[0]` gives `entry_address`.
+fn field_name_of(path: &str) -> &str {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.split('[').next().unwrap_or(last)
+}
+
+/// Reports whether a message of type `inner` can appear, at any depth,
+/// inside a message of type `outer`.
+fn contains_message(outer: &MessageDescriptor, inner: &MessageDescriptor) -> bool {
+    let mut seen = vec![outer.full_name().to_string()];
+    let mut queue = vec![outer.clone()];
+    while let Some(current) = queue.pop() {
+        for field in current.fields() {
+            if let Kind::Message(child) = field.kind() {
+                if child.full_name() == inner.full_name() {
+                    return true;
+                }
+                if !seen.iter().any(|name| name == child.full_name()) {
+                    seen.push(child.full_name().to_string());
+                    queue.push(child);
+                }
+            }
+        }
+    }
+    false
 }
 
 fn unknown_enum_message(value: &str, enumeration: &str) -> String {
@@ -343,6 +406,27 @@ mod tests {
         assert!(error.starts_with("cluster.pb:5:1: "), "{error}");
         assert!(
             error.contains("'>'") || error.contains("expected"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_bracket_names_open_message() {
+        let text = format!(
+            "{MINIMAL}vserver: <\n  name: \"v\"\n  entry_address: <\n    fqdn: \"e\"\n  rp: \"r\"\n>\n"
+        );
+        assert_eq!(
+            error_of(&text),
+            "cluster.pb:6:3: field 'rp' belongs in Vserver, not in Host: the 'entry_address' message that starts at line 4 is not closed; add '>' or '}' before line 6"
+        );
+    }
+
+    #[test]
+    fn unclosed_at_end_names_message() {
+        let text = format!("{MINIMAL}metadata: <\n  last_updated: 1\n");
+        let error = error_of(&text);
+        assert!(
+            error.contains("the 'metadata' message that starts at line 2 is not closed"),
             "{error}"
         );
     }

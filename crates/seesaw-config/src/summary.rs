@@ -155,6 +155,9 @@ fn render_vserver(out: &mut String, vserver: &Vserver) {
         ""
     };
     let _ = writeln!(out, "  {} ({state}{fwm})", vserver.name);
+    for warning in &vserver.warnings {
+        let _ = writeln!(out, "    Warning: {warning}");
+    }
     for vip in &vserver.vips {
         let _ = writeln!(out, "    VIP {vip}");
     }

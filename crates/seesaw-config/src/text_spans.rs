@@ -31,6 +31,8 @@ pub struct SpanIndex {
     /// Closing brackets of messages, in source order, with the path of the
     /// message they close.
     closings: Vec<(Position, String)>,
+    /// Messages still open at the end of the text, outermost first.
+    unclosed: Vec<String>,
 }
 
 impl SpanIndex {
@@ -76,6 +78,21 @@ impl SpanIndex {
             }
             current = &current[..current.rfind('.')?];
         }
+    }
+
+    /// Returns the path of the field occurrence whose name starts at
+    /// `position`.
+    pub fn path_at(&self, position: Position) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(_, span)| span.name == position)
+            .map(|(path, _)| path.as_str())
+    }
+
+    /// Returns the paths of the messages that the text opens but never
+    /// closes, outermost first.
+    pub fn unclosed(&self) -> &[String] {
+        &self.unclosed
     }
 
     /// Returns the last message-closing bracket before `position`, with the
@@ -212,6 +229,9 @@ impl Builder<'_> {
                     let closing = self.position(self.next);
                     self.index.closings.push((closing, path));
                     self.next += 1;
+                } else {
+                    // The walk unwinds from the innermost message outwards.
+                    self.index.unclosed.insert(0, path);
                 }
             }
             // Adjacent string literals form one value, and a negative
@@ -422,6 +442,20 @@ mod tests {
             Some(Position::new(1, 6))
         );
         assert_eq!(index.value_position("vlan[0].host[0]"), None);
+    }
+
+    #[test]
+    fn records_unclosed_messages() {
+        let text = "vserver <\n  name: \"x\"\n  entry_address <\n    fqdn: \"e\"\n";
+        let index = SpanIndex::build(text);
+        assert_eq!(
+            index.unclosed(),
+            ["vserver[0]", "vserver[0].entry_address[0]"]
+        );
+        assert_eq!(
+            index.path_at(Position::new(4, 5)),
+            Some("vserver[0].entry_address[0].fqdn[0]")
+        );
     }
 
     #[test]

@@ -477,3 +477,44 @@ fn latin1_comment_loads_with_warning() {
         "{warning}"
     );
 }
+
+#[test]
+fn vserver_on_node_address_is_rejected() {
+    let error = load(&vserver("web", "192.0.2.3/24", "")).unwrap_err();
+    assert!(
+        error.contains("vserver 'web' uses 192.0.2.3, the address of node 'lb2.'"),
+        "{error}"
+    );
+}
+
+#[test]
+fn backend_on_cluster_vip_is_rejected() {
+    let extra = "  backend: < host: < fqdn: \"web2\" ipv4: \"192.0.2.1/24\" > >\n";
+    let error = load(&vserver("web", "192.0.2.10/24", extra)).unwrap_err();
+    assert!(
+        error.contains("backend 'web2' of vserver 'web' is 192.0.2.1, the cluster VIP"),
+        "{error}"
+    );
+}
+
+#[test]
+fn node_without_prefix_gets_subnet_advice() {
+    let text = "seesaw_vip: < fqdn: \"vip.\" status: PRODUCTION >\nnode: < fqdn: \"lb1.\" ipv4: \"192.0.2.2\" >\n";
+    let error = load_cluster_text(Path::new("cluster.pb"), text, &context())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("write it with the length of its subnet, such as 192.0.2.2/24"),
+        "{error}"
+    );
+    assert!(!error.contains("is not a node of this cluster"), "{error}");
+}
+
+#[test]
+fn prefix_too_long_is_named() {
+    let error = load(&vserver("web", "192.0.2.10/33", "")).unwrap_err();
+    assert!(
+        error.contains("prefix length 33 is longer than 32"),
+        "{error}"
+    );
+}

@@ -155,6 +155,13 @@ fn gke_pair_checked_together() {
         "{}",
         outcome.stdout
     );
+    assert!(
+        outcome
+            .stdout
+            .contains("gke-manual-seesaw-peer.cfg agrees (VRID"),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
@@ -394,4 +401,27 @@ fn example_files_pass() {
         etc.join("cluster.pb.example").to_str().unwrap(),
     );
     assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+}
+
+#[test]
+fn cluster_vip_mismatch_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("seesaw.cfg");
+    // A misspelt vip_ipv4 leaves the cluster VIP unset.
+    std::fs::write(
+        &conf,
+        "[cluster]\nname = x\nnode_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.131\nvip_ip4 = 100.115.222.132\n",
+    )
+    .unwrap();
+
+    let outcome = check(conf.to_str().unwrap(), &cluster("gke-manual.pb"));
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    assert!(outcome.stdout.contains("vip_ip4"), "{}", outcome.stdout);
+    assert!(
+        outcome
+            .stdout
+            .contains("vip_ipv4 is not set, but seesaw_vip in"),
+        "{}",
+        outcome.stdout
+    );
 }

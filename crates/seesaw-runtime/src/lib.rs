@@ -15,8 +15,6 @@ pub const EXIT_FATAL: i32 = 2;
 ///
 /// The flags have already been parsed, so `-help` still shows them.
 pub fn exit_not_implemented(program: &str) -> ! {
-    eprintln!(
-        "{program}: this daemon is not implemented yet in seesaw-rs; run `{program} -help` for its flags"
-    );
+    eprintln!("{program}: not implemented yet in seesaw-rs; run `{program} -help` for its flags");
     std::process::exit(EXIT_FATAL)
 }
