@@ -5,6 +5,7 @@ pub mod checker;
 pub mod config;
 pub mod daemon;
 pub mod dial;
+pub mod lateness;
 pub mod scheduler;
 pub mod status;
 pub mod target;

@@ -16,34 +16,13 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::checker::{CheckContext, CheckResult};
 use crate::config::{CheckConfig, CheckId};
+use crate::lateness::RunStats;
 use crate::status::{Health, Notification, State};
-
-/// Gap between the first runs of new probes, so that a large configuration
-/// starts at most 20 probes per second.
-pub const STAGGER_GAP: Duration = Duration::from_millis(50);
 
 /// Message of a run that exceeded its timeout.
 pub const TIMED_OUT: &str = "Timed out";
 /// Message of every run in dry-run mode.
 pub const DRY_RUN: &str = "dryrun mode; always succeed";
-
-/// Hands out start times [`STAGGER_GAP`] apart.
-#[derive(Debug)]
-struct Stagger {
-    next: Mutex<Instant>,
-}
-
-impl Stagger {
-    async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().expect("stagger lock poisoned");
-            let slot = (*next).max(Instant::now());
-            *next = slot + STAGGER_GAP;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
-}
 
 /// The state a probe task shares with the scheduler.
 #[derive(Debug)]
@@ -74,7 +53,7 @@ pub struct Scheduler {
     notifications: mpsc::Sender<Notification>,
     probes: HashMap<CheckConfig, Probe>,
     checks: BTreeMap<CheckId, CheckConfig>,
-    stagger: Arc<Stagger>,
+    run_stats: Arc<RunStats>,
 }
 
 impl Scheduler {
@@ -91,15 +70,17 @@ impl Scheduler {
             notifications,
             probes: HashMap::new(),
             checks: BTreeMap::new(),
-            stagger: Arc::new(Stagger {
-                next: Mutex::new(Instant::now()),
-            }),
+            run_stats: Arc::new(RunStats::default()),
         }
     }
 
     /// Makes `checks` the set of running checks: stops the checks that are
     /// gone, moves the changed ones to their new probe and starts the new
     /// ones. Must be called inside a tokio runtime.
+    ///
+    /// The first runs of the new probes are spread evenly over one interval
+    /// of each probe, so no burst of probes reaches the network at once, and
+    /// new probes start no faster than they will run from then on.
     pub fn apply(&mut self, checks: &BTreeMap<CheckId, CheckConfig>) {
         let stale: Vec<CheckId> = self
             .checks
@@ -111,9 +92,23 @@ impl Scheduler {
             self.unsubscribe(id);
         }
 
-        for (id, config) in checks {
-            if !self.checks.contains_key(id) {
-                self.subscribe(*id, config.clone());
+        let added: Vec<(CheckId, &CheckConfig)> = checks
+            .iter()
+            .filter(|(id, _)| !self.checks.contains_key(id))
+            .map(|(id, config)| (*id, config))
+            .collect();
+        let new_probes = added
+            .iter()
+            .filter(|(_, config)| !self.probes.contains_key(*config))
+            .map(|(_, config)| *config)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        let now = Instant::now();
+        let mut started = 0;
+        for (id, config) in added {
+            let first_run = now + spread_offset(config.interval, started, new_probes);
+            if self.subscribe(id, config.clone(), first_run) {
+                started += 1;
             }
         }
     }
@@ -145,13 +140,24 @@ impl Scheduler {
         self.probes.len()
     }
 
-    fn subscribe(&mut self, id: CheckId, config: CheckConfig) {
+    /// Returns the run counters shared by every probe of this scheduler.
+    pub fn run_stats(&self) -> Arc<RunStats> {
+        self.run_stats.clone()
+    }
+
+    /// Adds check `id` to the probe of `config`, starting the probe with its
+    /// first run at `first_run` when there is none yet. Returns whether a
+    /// probe was started.
+    fn subscribe(&mut self, id: CheckId, config: CheckConfig, first_run: Instant) -> bool {
+        let mut started = false;
         let probe = self.probes.entry(config.clone()).or_insert_with(|| {
+            started = true;
             Probe::start(
                 &config,
                 &self.context,
                 self.dry_run,
-                &self.stagger,
+                first_run,
+                &self.run_stats,
                 &self.notifications,
             )
         });
@@ -182,6 +188,7 @@ impl Scheduler {
             }
         }
         self.checks.insert(id, config);
+        started
     }
 
     fn unsubscribe(&mut self, id: CheckId) {
@@ -207,12 +214,23 @@ impl Scheduler {
     }
 }
 
+/// Returns the delay of the first run of new probe `index` out of `count`
+/// started together: `index / count` of its interval.
+fn spread_offset(interval: Duration, index: usize, count: usize) -> Duration {
+    if count <= 1 {
+        return Duration::ZERO;
+    }
+    let nanos = interval.as_nanos() * index as u128 / count as u128;
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
 impl Probe {
     fn start(
         config: &CheckConfig,
         context: &Arc<CheckContext>,
         dry_run: bool,
-        stagger: &Arc<Stagger>,
+        first_run: Instant,
+        run_stats: &Arc<RunStats>,
         notifications: &mpsc::Sender<Notification>,
     ) -> Probe {
         let shared = Arc::new(ProbeShared {
@@ -225,13 +243,10 @@ impl Probe {
             context: context.clone(),
             dry_run,
             shared: shared.clone(),
+            run_stats: run_stats.clone(),
             notifications: notifications.clone(),
         };
-        let stagger = stagger.clone();
-        let task = tokio::spawn(async move {
-            stagger.wait().await;
-            runner.run().await;
-        });
+        let task = tokio::spawn(runner.run(first_run));
         Probe { shared, task }
     }
 }
@@ -241,18 +256,20 @@ struct ProbeRunner {
     context: Arc<CheckContext>,
     dry_run: bool,
     shared: Arc<ProbeShared>,
+    run_stats: Arc<RunStats>,
     notifications: mpsc::Sender<Notification>,
 }
 
 impl ProbeRunner {
-    async fn run(self) {
-        let mut ticker = tokio::time::interval(self.config.interval);
+    async fn run(self, first_run: Instant) {
+        let mut ticker = tokio::time::interval_at(first_run, self.config.interval);
         // Ticks missed while a run overran are dropped, not made up in a
         // burst.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut run: u64 = 0;
         loop {
-            ticker.tick().await;
+            let scheduled = ticker.tick().await;
+            self.run_stats.record(scheduled.elapsed());
             let started = SystemTime::now();
             let result = self.run_once(run).await;
             run = run.wrapping_add(1);
@@ -270,7 +287,11 @@ impl ProbeRunner {
             };
         }
         let timeout = self.config.effective_timeout();
-        let check = self.config.checker.check(&self.context, run);
+        // Boxed because a task stores its largest state inline: the HTTP
+        // checker's future is several KiB, which every idle probe would
+        // otherwise carry. One allocation per run costs far less than the
+        // run's sockets.
+        let check = Box::pin(self.config.checker.check(&self.context, run));
         match tokio::time::timeout(timeout, check).await {
             Ok(result) => result,
             Err(_) => CheckResult {
