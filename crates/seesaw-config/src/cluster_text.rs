@@ -3,8 +3,8 @@
 //! Accepts what Seesaw's parser accepts: `field: < ... >`, `field < ... >`
 //! without a colon, `{ }` braces, `#` comments, `,` and `;` separators,
 //! `[a, b]` lists and enum values by name. proto2 `required` fields are
-//! enforced. Every error carries the file, line and column and says how to
-//! fix the input.
+//! enforced. Every error carries the file, line and column and tells how
+//! to fix the input.
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -144,9 +144,9 @@ fn unknown_field_message(
         );
     }
 
-    // A field of an enclosing message type inside a nested one means a
-    // bracket is missing; a field of a nested type at an outer level means
-    // a bracket closed its message too early.
+    // A field of an enclosing message type that turns up inside a nested
+    // message means a bracket is missing. A field of a nested type that
+    // turns up at an outer level means a bracket closed its message early.
     let current = message_descriptor(message);
     let too_deep = owners
         .iter()

@@ -1,8 +1,8 @@
 #!/bin/bash
-# Runs inside the kernel lab, as root: brings up the sample GKE manual-mode
-# node .130 as a network namespace with its ens192 and ens224 interfaces on a
-# shared segment, starts seesaw_ncc there on a private socket and checks that
-# it serves. Everything it creates lives inside the VM.
+# Runs inside the kernel lab, as root. It brings up node .130 of the sample
+# GKE manual-mode pair as a network namespace, with its ens192 and ens224
+# interfaces on a shared segment. Then it starts seesaw_ncc there on a
+# private socket and checks that it serves. Everything stays inside the VM.
 #
 # Usage: sample-pair.sh BIN_DIR
 set -euo pipefail

@@ -2,7 +2,7 @@
 //! fixtures. For now it validates both nodes' configuration offline and
 //! brings up node .130 with seesaw_ncc in the kernel lab. Serving the six
 //! services needs seesaw_engine's daemon, which is not written yet, and the
-//! command says so.
+//! command prints that at the end.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
