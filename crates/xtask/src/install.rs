@@ -32,7 +32,7 @@ pub const DAEMONS: [&str; 6] = [
 ];
 
 /// The packages that build [`DAEMONS`] and the CLI.
-const PACKAGES: [&str; 7] = [
+pub const PACKAGES: [&str; 7] = [
     "seesaw-watchdog",
     "seesaw-ncc",
     "seesaw-engine",

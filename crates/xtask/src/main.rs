@@ -1,11 +1,14 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
+mod deb;
 mod doctests;
+mod glibc;
 mod install;
 mod inventory;
 mod jobs;
 mod lab;
 mod nextest;
+mod release;
 mod report;
 mod sample_lab;
 mod test_cmd;
@@ -17,9 +20,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <task>
 
 Tasks:
+  deb [--out DIR]               build the Debian package of the release binaries
   install [--prefix DIR] [--destdir DIR]
                                 build the release binaries and install them
   lab                           the sample GKE manual-mode pair on a real kernel
+  release                       build release binaries for glibc 2.17 and check them
   test                          run every test: host, doc, root and kernel lab
   vm [-s DIR]... [-w DIR]... -- COMMAND [ARG]...
                                 run COMMAND as root in the kernel lab VM
@@ -35,8 +40,10 @@ fn main() -> ExitCode {
             packages: Vec::new(),
             lab_only: false,
         }),
+        Some("deb") => deb::run(&args[1..]),
         Some("install") => install::run(&args[1..]),
         Some("lab") if args.len() == 1 => sample_lab::run(),
+        Some("release") if args.len() == 1 => release::run(),
         Some("vm") => lab::run_vm_command(&args[1..]),
         Some("vm-selftest") if args.len() == 1 => test_cmd::run(&test_cmd::Selection {
             packages: vec!["xtask".to_owned()],
