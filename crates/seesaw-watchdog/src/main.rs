@@ -35,12 +35,20 @@ struct Flags {
     #[arg(long = "child_log_dir", default_value = "/var/log/seesaw")]
     child_log_dir: String,
 
+    /// Validate -config, print the services it defines and exit: 0 when
+    /// the file is valid, 1 otherwise (seesaw-rs only).
+    #[arg(long = "check", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    check: seesaw_runtime::flags::GoBool,
+
     #[command(flatten)]
     glog: GlogFlags,
 }
 
 fn main() {
     let flags: Flags = parse_go_flags(std::env::args());
+    if flags.check.0 {
+        std::process::exit(check_config(&flags.config));
+    }
     logging::init("seesaw_watchdog", &flags.glog);
 
     // Blocked before any thread starts, so every thread inherits the mask
@@ -101,6 +109,38 @@ fn main() {
 
 /// Loads the configuration, logging its warnings. Exits with
 /// [`EXIT_CONFIG`] after logging every finding when the file is invalid.
+/// Validates the configuration offline: the services go to standard output,
+/// the findings to standard error. Returns the exit status.
+fn check_config(path: &str) -> i32 {
+    match WatchdogConfig::load(path) {
+        Ok((config, warnings)) => {
+            for warning in &warnings {
+                eprintln!("{warning}");
+            }
+            println!("{path}: {} services", config.services.len());
+            for service in &config.services {
+                let after = service
+                    .dependency
+                    .as_deref()
+                    .map_or(String::new(), |d| format!(", after {d}"));
+                println!(
+                    "  {} {} {} (priority {}, term_timeout {:?}{after})",
+                    service.name,
+                    service.binary.display(),
+                    service.args.join(" "),
+                    service.priority,
+                    service.term_timeout
+                );
+            }
+            0
+        }
+        Err(rejected) => {
+            eprintln!("{rejected}");
+            EXIT_CONFIG
+        }
+    }
+}
+
 fn load_config(path: &str) -> WatchdogConfig {
     match WatchdogConfig::load(path) {
         Ok((config, warnings)) => {
