@@ -188,29 +188,20 @@ fn compare_pair(node: &NodeConfig, peer: &NodeConfig, diagnostics: &mut Vec<Diag
         ));
         return;
     }
-    if node.peer_ipv4 != Some(peer.node_ipv4) {
+    // Each file's peer_ipv4 must be the other file's node_ipv4.
+    for (this, other, whose) in [(node, peer, "the peer's"), (peer, node, "this node's")] {
+        if this.peer_ipv4 == Some(other.node_ipv4) {
+            continue;
+        }
         diagnostics.push(Diagnostic::error(
-            &node.path,
-            at(node, "peer_ipv4"),
+            &this.path,
+            at(this, "peer_ipv4"),
             format!(
-                "peer_ipv4 is {}, but the peer's node_ipv4 in {} is {}: set peer_ipv4 = {}",
-                show(node.peer_ipv4.map(IpAddr::V4)),
-                peer.path.display(),
-                peer.node_ipv4,
-                peer.node_ipv4
-            ),
-        ));
-    }
-    if peer.peer_ipv4 != Some(node.node_ipv4) {
-        diagnostics.push(Diagnostic::error(
-            &peer.path,
-            at(peer, "peer_ipv4"),
-            format!(
-                "peer_ipv4 is {}, but this node's node_ipv4 in {} is {}: set peer_ipv4 = {}",
-                show(peer.peer_ipv4.map(IpAddr::V4)),
-                node.path.display(),
-                node.node_ipv4,
-                node.node_ipv4
+                "peer_ipv4 is {}, but {whose} node_ipv4 in {} is {}: set peer_ipv4 = {}",
+                show(this.peer_ipv4.map(IpAddr::V4)),
+                other.path.display(),
+                other.node_ipv4,
+                other.node_ipv4
             ),
         ));
     }

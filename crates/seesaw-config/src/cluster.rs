@@ -55,7 +55,7 @@ pub fn read_cluster_file(path: &Path, context: &NodeContext) -> Result<LoadedClu
     })?;
 
     // Seesaw reads the file as bytes, so a comment saved in Latin-1 loads
-    // there. Accept it here too, with the bad bytes replaced, and say where.
+    // there. Accept it here too, with the bad bytes replaced, and warn with the position.
     let (text, encoding_warning) = match String::from_utf8(bytes) {
         Ok(text) => (text, None),
         Err(error) => {
@@ -1158,7 +1158,7 @@ fn count_in(host: &Host, ips: &BTreeSet<IpAddr>) -> AddressFamilyCounts {
 }
 
 /// Parses `address/prefix`, keeping the host address. On failure returns
-/// the end of a sentence that says what is wrong and how to write it.
+/// the end of a sentence that states what is wrong and how to write it.
 pub fn parse_cidr(value: &str) -> Result<IpNet, String> {
     if let Ok(net) = value.parse::<IpNet>() {
         return Ok(net);

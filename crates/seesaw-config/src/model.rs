@@ -216,7 +216,7 @@ impl HealthcheckType {
     }
 }
 
-/// How a health check reaches the backend.
+/// The path a health check takes to the backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum HealthcheckMode {
     /// To the backend's own address.
@@ -329,7 +329,7 @@ pub struct Vserver {
     pub warnings: Vec<String>,
 }
 
-/// Where the configuration came from and what the source said about it.
+/// The origin of the configuration and the source's metadata about it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigStatus {
     /// Seconds since the Unix epoch, from the file's metadata.

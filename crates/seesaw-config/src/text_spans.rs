@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use crate::diag::Position;
 
-/// Where one field occurrence appears in the source.
+/// The source position of one field occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldSpan {
     /// Start of the field name.

@@ -76,7 +76,9 @@ fn node_priorities_and_states() {
     let lb2 = &loaded.cluster.nodes["lb2."];
     assert_eq!((lb1.priority, lb2.priority), (255, 1));
     assert_eq!(lb1.state, NodeState::Unknown);
-    assert!(lb1.vservers_enabled && lb1.anycast_enabled && lb1.bgp_enabled);
+    assert!(lb1.vservers_enabled);
+    assert!(lb1.anycast_enabled);
+    assert!(lb1.bgp_enabled);
 }
 
 #[test]
@@ -93,9 +95,11 @@ node: < fqdn: "lb3." ipv4: "192.0.2.4/24" >
     assert_eq!(nodes["lb1."].priority, 2);
     assert_eq!(nodes["lb3."].priority, 1);
     assert_eq!(nodes["lb1."].state, NodeState::Disabled);
-    assert!(!nodes["lb1."].vservers_enabled && !nodes["lb1."].bgp_enabled);
+    assert!(!nodes["lb1."].vservers_enabled);
+    assert!(!nodes["lb1."].bgp_enabled);
     assert_eq!(nodes["lb2."].state, NodeState::Disabled);
-    assert!(nodes["lb2."].bgp_enabled && !nodes["lb2."].anycast_enabled);
+    assert!(nodes["lb2."].bgp_enabled);
+    assert!(!nodes["lb2."].anycast_enabled);
     assert_eq!(nodes["lb3."].state, NodeState::Unknown);
 }
 
@@ -394,8 +398,10 @@ fn backend_status_rules() {
 "#;
     let loaded = load(&vserver("web", "192.0.2.10/24", extra)).unwrap();
     let backends = &loaded.cluster.vservers["web"].backends;
-    assert!(!backends["b2"].enabled && backends["b2"].in_service);
-    assert!(!backends["b3"].enabled && !backends["b3"].in_service);
+    assert!(!backends["b2"].enabled);
+    assert!(backends["b2"].in_service);
+    assert!(!backends["b3"].enabled);
+    assert!(!backends["b3"].in_service);
     assert_eq!(backends["b3"].weight, 5);
 }
 

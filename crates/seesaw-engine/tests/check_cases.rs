@@ -425,3 +425,42 @@ fn cluster_vip_mismatch_warns() {
         outcome.stdout
     );
 }
+
+#[test]
+fn peer_addresses_must_cross() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node.cfg");
+    let peer = dir.path().join("peer.cfg");
+    let head = "[cluster]\nname = bundled-seesaw-onprem\nvip_ipv4 = 100.115.222.132\n";
+    std::fs::write(
+        &node,
+        format!("{head}node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.139\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &peer,
+        format!("{head}node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.138\n"),
+    )
+    .unwrap();
+
+    let outcome = run_check(&[
+        format!("-conf={}", node.display()),
+        format!("-cluster={}", cluster("gke-manual.pb")),
+        format!("-peer_conf={}", peer.display()),
+    ]);
+    assert_eq!(outcome.status, 1);
+    assert!(
+        outcome
+            .stderr
+            .contains("node.cfg:5:13: peer_ipv4 is 100.115.222.139, but the peer's node_ipv4 in "),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("peer.cfg:5:13: peer_ipv4 is 100.115.222.138, but this node's node_ipv4 in "),
+        "{}",
+        outcome.stderr
+    );
+}
