@@ -1,4 +1,4 @@
-//! A client of the NCC over its Unix socket.
+//! Clients of the NCC and the engine over their Unix sockets.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,11 +8,15 @@ use tokio::net::UnixStream;
 use tonic::transport::{Channel, Endpoint, Uri};
 use tower::service_fn;
 
+use crate::engine_proto::engine_client::EngineClient as GeneratedEngineClient;
 use crate::proto::ncc_client::NccClient as GeneratedClient;
 
 /// The generated client on a channel over the Unix socket. The channel
 /// reconnects by itself when the NCC restarts.
 pub type NccClient = GeneratedClient<Channel>;
+
+/// The engine's generated client on a channel over its Unix socket.
+pub type EngineClient = GeneratedEngineClient<Channel>;
 
 /// Connection attempts and call limits of [`connect`].
 #[derive(Debug, Clone)]
@@ -41,10 +45,11 @@ impl Default for ClientOptions {
     }
 }
 
-/// The NCC could not be reached.
+/// A daemon could not be reached.
 #[derive(Debug, thiserror::Error)]
-#[error("failed to connect to the NCC at {path} after {attempts} attempts: {source}")]
+#[error("failed to connect to the {daemon} at {path} after {attempts} attempts: {source}")]
 pub struct ConnectError {
+    pub daemon: &'static str,
     pub path: PathBuf,
     pub attempts: u32,
     #[source]
@@ -56,6 +61,28 @@ pub async fn connect(
     path: impl AsRef<Path>,
     options: &ClientOptions,
 ) -> Result<NccClient, ConnectError> {
+    connect_channel(path, options, "NCC")
+        .await
+        .map(GeneratedClient::new)
+}
+
+/// Connects to the engine listening on `path`.
+pub async fn connect_engine(
+    path: impl AsRef<Path>,
+    options: &ClientOptions,
+) -> Result<EngineClient, ConnectError> {
+    connect_channel(path, options, "engine")
+        .await
+        .map(GeneratedEngineClient::new)
+}
+
+/// Opens a gRPC channel to the daemon (named `daemon` in messages) that
+/// listens on the Unix socket `path`.
+pub async fn connect_channel(
+    path: impl AsRef<Path>,
+    options: &ClientOptions,
+    daemon: &'static str,
+) -> Result<Channel, ConnectError> {
     let path = path.as_ref().to_path_buf();
     // The URI is required by the HTTP/2 layer but never resolved: the
     // connector below always dials the Unix socket.
@@ -71,9 +98,10 @@ pub async fn connect(
             async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket_path).await?)) }
         });
         match endpoint.connect_with_connector(connector).await {
-            Ok(channel) => return Ok(GeneratedClient::new(channel)),
+            Ok(channel) => return Ok(channel),
             Err(source) if attempt >= attempts => {
                 return Err(ConnectError {
+                    daemon,
                     path,
                     attempts,
                     source,
@@ -82,7 +110,7 @@ pub async fn connect(
             Err(error) => {
                 let delay = options.retry_delay * attempt;
                 tracing::warn!(
-                    "failed to connect to the NCC at {} (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}",
+                    "failed to connect to the {daemon} at {} (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}",
                     path.display()
                 );
                 tokio::time::sleep(delay).await;

@@ -1,7 +1,8 @@
 //! The gRPC API of `seesaw_ncc`, served over a Unix socket.
 //!
 //! - [`proto`]: the messages and the client and server of `proto/ncc.proto`,
-//!   generated at build time.
+//!   generated at build time; [`engine_proto`] likewise for
+//!   `proto/engine.proto`, the engine's API.
 //! - [`client`]: connecting to the NCC with retries and a timeout per call.
 //! - [`socket`]: what a server does before serving: create the run
 //!   directories, detect a socket that is still in use, remove a stale one.
@@ -14,8 +15,18 @@ pub mod proto {
     tonic::include_proto!("seesaw.ncc.v1");
 }
 
-pub use client::{ClientOptions, ConnectError, NccClient, connect};
+/// Generated from `proto/engine.proto` (package `seesaw.engine.v1`).
+pub mod engine_proto {
+    tonic::include_proto!("seesaw.engine.v1");
+}
+
+pub use client::{
+    ClientOptions, ConnectError, EngineClient, NccClient, connect, connect_channel, connect_engine,
+};
 pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directory};
 
 /// Where the NCC listens by default.
 pub const DEFAULT_NCC_SOCKET: &str = "/var/run/seesaw/ncc/ncc.sock";
+
+/// Where the engine listens by default.
+pub const DEFAULT_ENGINE_SOCKET: &str = "/var/run/seesaw/engine/engine.sock";
