@@ -3,11 +3,13 @@
 //! - [`proto`]: the messages and the client and server of `proto/ncc.proto`,
 //!   generated at build time; [`engine_proto`] likewise for
 //!   `proto/engine.proto`, the engine's API.
+//! - [`ipvs`]: the IPVS messages to and from `seesaw-ipvs` types.
 //! - [`client`]: connecting to the NCC with retries and a timeout per call.
 //! - [`socket`]: what a server does before serving: create the run
 //!   directories, detect a socket that is still in use, remove a stale one.
 
 pub mod client;
+pub mod ipvs;
 pub mod socket;
 
 /// Generated from `proto/ncc.proto` (package `seesaw.ncc.v1`).

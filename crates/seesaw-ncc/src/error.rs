@@ -53,6 +53,12 @@ pub enum NccError {
 
 pub type Result<T, E = NccError> = std::result::Result<T, E>;
 
+impl From<seesaw_ipc::ipvs::InvalidMessage> for NccError {
+    fn from(error: seesaw_ipc::ipvs::InvalidMessage) -> Self {
+        NccError::Invalid(error.0)
+    }
+}
+
 impl NccError {
     pub fn io(action: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
