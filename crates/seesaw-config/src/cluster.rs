@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::cluster_text::{ParsedCluster, parse_cluster_text};
+use crate::cluster_text::{ParsedCluster, decode_cluster_binary, parse_cluster_text};
 use crate::diag::{Diagnostic, Position, Rejected};
 use crate::model::*;
 use crate::pb;
@@ -91,6 +91,18 @@ pub fn load_cluster_text(
 ) -> Result<LoadedCluster, Rejected> {
     let ParsedCluster { message, spans } = parse_cluster_text(file, text)?;
     derive_cluster(&message, &spans, file, context)
+}
+
+/// Decodes and checks a binary (wire-format) Cluster, as a config server
+/// or the peer sends it. `source` only names the input in messages, such as
+/// the URL it was fetched from. Binary input has no lines or columns.
+pub fn load_cluster_binary(
+    source: &Path,
+    bytes: &[u8],
+    context: &NodeContext,
+) -> Result<LoadedCluster, Rejected> {
+    let message = decode_cluster_binary(source, bytes)?;
+    derive_cluster(&message, &SpanIndex::default(), source, context)
 }
 
 /// Derives and checks the model from a parsed message. `spans` gives the

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use miette::Diagnostic as _;
+use prost_reflect::text_format::FormatOptions;
 use prost_reflect::{
     Cardinality, DescriptorPool, DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Value,
 };
@@ -68,6 +69,52 @@ pub fn parse_cluster_text(file: &Path, text: &str) -> Result<ParsedCluster, Reje
         )])
     })?;
     Ok(ParsedCluster { message, spans })
+}
+
+/// Decodes a binary (wire-format) Cluster, as a config server sends it.
+/// proto2 `required` fields are enforced. `source` only names the input in
+/// messages, which carry no line or column because binary input has none.
+pub fn decode_cluster_binary(source: &Path, bytes: &[u8]) -> Result<pb::Cluster, Rejected> {
+    let dynamic =
+        DynamicMessage::decode(message_descriptor("Cluster"), bytes).map_err(|error| {
+            Rejected(vec![Diagnostic::error(
+                source,
+                None,
+                format!(
+                    "invalid binary protobuf Cluster ({} bytes): {error}",
+                    bytes.len()
+                ),
+            )])
+        })?;
+
+    let mut missing = Vec::new();
+    find_missing_required(&dynamic, "", &SpanIndex::default(), source, &mut missing);
+    if !missing.is_empty() {
+        return Err(Rejected(missing));
+    }
+
+    dynamic.transcode_to::<pb::Cluster>().map_err(|error| {
+        Rejected(vec![Diagnostic::error(
+            source,
+            None,
+            format!("internal error converting the cluster: {error}"),
+        )])
+    })
+}
+
+/// Formats a Cluster as cluster.pb text, one field per line. Fields that
+/// are not set are left out. Nested messages use `{ }` braces, which
+/// Seesaw's parser also accepts.
+pub fn format_cluster_text(message: &pb::Cluster) -> String {
+    let mut dynamic = DynamicMessage::new(message_descriptor("Cluster"));
+    dynamic
+        .transcode_from(message)
+        .expect("a prost Cluster re-encodes as the Cluster it was generated from");
+    let mut text = dynamic.to_text_format_with_options(&FormatOptions::new().pretty(true));
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
 }
 
 /// Turns a text-format parse error into a positioned message with a fix.
