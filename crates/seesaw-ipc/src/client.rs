@@ -76,6 +76,15 @@ pub async fn connect_engine(
         .map(GeneratedEngineClient::new)
 }
 
+/// Connects to the engine listening on `path` without waiting for it: the
+/// channel dials the socket at the first call and again at the first call
+/// after each failure, so a client can be made before the engine is up.
+/// While nothing listens on `path`, each call fails with `UNAVAILABLE`.
+pub fn connect_engine_lazy(path: impl AsRef<Path>, options: &ClientOptions) -> EngineClient {
+    let channel = endpoint(options).connect_with_connector_lazy(unix_connector(path.as_ref()));
+    GeneratedEngineClient::new(channel)
+}
+
 /// Opens a gRPC channel to the daemon (named `daemon` in messages) that
 /// listens on the Unix socket `path`.
 pub async fn connect_channel(
@@ -84,20 +93,11 @@ pub async fn connect_channel(
     daemon: &'static str,
 ) -> Result<Channel, ConnectError> {
     let path = path.as_ref().to_path_buf();
-    // The URI is required by the HTTP/2 layer but never resolved: the
-    // connector below always dials the Unix socket.
-    let endpoint = Endpoint::from_static("http://ncc.local")
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.call_timeout);
+    let endpoint = endpoint(options);
     let attempts = options.connect_attempts.max(1);
     let mut attempt = 1;
     loop {
-        let socket_path = path.clone();
-        let connector = service_fn(move |_: Uri| {
-            let socket_path = socket_path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket_path).await?)) }
-        });
-        match endpoint.connect_with_connector(connector).await {
+        match endpoint.connect_with_connector(unix_connector(&path)).await {
             Ok(channel) => return Ok(channel),
             Err(source) if attempt >= attempts => {
                 return Err(ConnectError {
@@ -118,6 +118,30 @@ pub async fn connect_channel(
             }
         }
     }
+}
+
+/// Returns the endpoint with the limits of `options`. Its URI is required
+/// by the HTTP/2 layer but never resolved, because the connector always
+/// dials the Unix socket.
+fn endpoint(options: &ClientOptions) -> Endpoint {
+    Endpoint::from_static("http://seesaw.local")
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.call_timeout)
+}
+
+/// Returns a connector that dials the Unix socket `path` for every
+/// connection the channel opens.
+fn unix_connector(
+    path: &Path,
+) -> impl tower::Service<Uri, Response = TokioIo<UnixStream>, Error = std::io::Error, Future: Send>
++ Clone
++ Send
++ 'static {
+    let path = path.to_path_buf();
+    service_fn(move |_: Uri| {
+        let path = path.clone();
+        async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+    })
 }
 
 #[cfg(test)]

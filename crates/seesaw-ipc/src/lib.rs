@@ -7,8 +7,14 @@
 //! - [`client`]: connecting to the NCC with retries and a timeout per call.
 //! - [`socket`]: what a server does before serving: create the run
 //!   directories, detect a socket that is still in use, remove a stale one.
+//! - [`backoff`]: the delays between retries of a call that keeps failing.
+//! - `fake_engine` (with the `test-support` feature): an engine server for
+//!   the tests of its clients.
 
+pub mod backoff;
 pub mod client;
+#[cfg(feature = "test-support")]
+pub mod fake_engine;
 pub mod ipvs;
 pub mod socket;
 
@@ -22,8 +28,10 @@ pub mod engine_proto {
     tonic::include_proto!("seesaw.engine.v1");
 }
 
+pub use backoff::Backoff;
 pub use client::{
     ClientOptions, ConnectError, EngineClient, NccClient, connect, connect_channel, connect_engine,
+    connect_engine_lazy,
 };
 pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directory};
 
