@@ -108,7 +108,7 @@ pub async fn connect_channel(
                 });
             }
             Err(error) => {
-                let delay = options.retry_delay * attempt;
+                let delay = options.retry_delay * attempt.min(10);
                 tracing::warn!(
                     "failed to connect to the {daemon} at {} (attempt {attempt} of {attempts}): {error}; retrying in {delay:?}",
                     path.display()
