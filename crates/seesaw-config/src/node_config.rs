@@ -34,11 +34,13 @@ const CLUSTER_OPTIONS: &[&str] = &[
 ];
 const CONFIG_SERVER_OPTIONS: &[&str] = &["primary", "secondary", "tertiary"];
 const INTERFACE_OPTIONS: &[&str] = &["node", "lb"];
+const ACCESS_OPTIONS: &[&str] = &["admin_group", "operator_group", "reader_group"];
 const SECTIONS: &[&str] = &[
     "cluster",
     "config_server",
     "interface",
     "extra_service_anycast",
+    "access",
 ];
 
 /// The config server used when `[config_server]` names none.
@@ -99,6 +101,9 @@ pub struct NodeConfig {
     /// [`DEFAULT_SERVICE_ANYCAST_IPV6`] followed by the IPv6 addresses of
     /// `[extra_service_anycast]` in file order.
     pub service_anycast_ipv6: Vec<Ipv6Addr>,
+    /// `[access]`: the groups whose members may use the engine's API
+    /// without being root. Not in Seesaw v2.
+    pub access: AccessConfig,
     /// Engine settings that `seesaw.cfg` cannot change.
     pub engine: EngineDefaults,
     /// The value positions of the options set in the file, by section and
@@ -125,6 +130,7 @@ impl NodeConfig {
         findings.warn_unknown_options("cluster", CLUSTER_OPTIONS);
         findings.warn_unknown_options("config_server", CONFIG_SERVER_OPTIONS);
         findings.warn_unknown_options("interface", INTERFACE_OPTIONS);
+        findings.warn_unknown_options("access", ACCESS_OPTIONS);
         findings.warn_replaced_options();
         if findings.has_errors() {
             // goconf rejects the whole file, so the values mean nothing yet.
@@ -153,6 +159,19 @@ impl NodeConfig {
             .get(&(section.to_string(), key.to_string()))
             .copied()
     }
+}
+
+/// The `[access]` section: group names, each unset by default, which
+/// grants nothing beyond root.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessConfig {
+    /// `admin_group`: may read, fail over, reload and override.
+    pub admin_group: Option<String>,
+    /// `operator_group`: may read, and override the vservers whose
+    /// `access_grant` names them.
+    pub operator_group: Option<String>,
+    /// `reader_group`: may read.
+    pub reader_group: Option<String>,
 }
 
 /// Engine settings that Seesaw v2 fixes in code and `seesaw.cfg` cannot set.
@@ -209,6 +228,8 @@ fn home_section(key: &str) -> Option<&'static str> {
         Some("config_server")
     } else if INTERFACE_OPTIONS.contains(&key) {
         Some("interface")
+    } else if ACCESS_OPTIONS.contains(&key) {
+        Some("access")
     } else {
         None
     }
@@ -268,6 +289,7 @@ impl Reader {
         let node_interface = self.interface("node", "eth0");
         let lb_interface = self.interface("lb", "eth1");
         let service_anycast = self.service_anycast();
+        let access = self.access();
 
         let (service_anycast_ipv4, service_anycast_ipv6) = service_anycast?;
         Ok(NodeConfig {
@@ -288,6 +310,7 @@ impl Reader {
             lb_interface: lb_interface?,
             service_anycast_ipv4,
             service_anycast_ipv6,
+            access: access?,
             engine: EngineDefaults::default(),
             positions: HashMap::new(),
         })
@@ -419,6 +442,30 @@ impl Reader {
             }
             Err(problem) => Err(self.error(&found, problem.describe("IPv6"))),
         }
+    }
+
+    fn access(&mut self) -> Checked<AccessConfig> {
+        let mut group = |key: &str| -> Checked<Option<String>> {
+            let Some(found) = self.non_empty("access", key)? else {
+                return Ok(None);
+            };
+            if found.value.contains(char::is_whitespace) || found.value.contains(':') {
+                return Err(self.error(
+                    &found,
+                    "is not a group name: give one group name without spaces or colons, \
+                     such as seesaw-admin",
+                ));
+            }
+            Ok(Some(found.value))
+        };
+        let admin_group = group("admin_group");
+        let operator_group = group("operator_group");
+        let reader_group = group("reader_group");
+        Ok(AccessConfig {
+            admin_group: admin_group?,
+            operator_group: operator_group?,
+            reader_group: reader_group?,
+        })
     }
 
     fn config_servers(&mut self) -> Checked<Vec<String>> {

@@ -595,7 +595,7 @@ fn unknown_sections_and_options_warn() {
              [config_server]?",
             "seesaw.cfg:9:1: warning: unknown option lbb in [interface] is ignored: did you mean lb?",
             "seesaw.cfg:10:1: warning: unknown section [vlans] is ignored: seesaw.cfg has the \
-             sections [cluster], [config_server], [interface], [extra_service_anycast]",
+             sections [cluster], [config_server], [interface], [extra_service_anycast], [access]",
         ]
     );
 }
@@ -720,4 +720,23 @@ proptest! {
     fn loader_never_panics(text in "(\\[(cluster|interface|config_server|extra_service_anycast)\\]\n|[a-z_0-9]{1,12} ?= ?[a-z0-9.:/%()]{0,16}\n|[a-z ]{0,6}\n){0,12}") {
         let _ = NodeConfig::parse("seesaw.cfg", &text);
     }
+}
+
+#[test]
+fn access_groups_are_read() {
+    let text = format!("{BASE}[access]\nadmin_group = lb-admin\nreader_group = lb-read\n");
+    let (config, warnings) = load_ok(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.access.admin_group.as_deref(), Some("lb-admin"));
+    assert_eq!(config.access.operator_group, None);
+    assert_eq!(config.access.reader_group.as_deref(), Some("lb-read"));
+}
+
+#[test]
+fn access_group_with_spaces_is_an_error() {
+    let text = format!("{BASE}[access]\nadmin_group = lb admins\n");
+    let errors = load_err(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("seesaw.cfg:5:15: admin_group = lb admins"), "{errors:?}");
+    assert!(errors[0].contains("is not a group name"), "{errors:?}");
 }
