@@ -144,6 +144,11 @@ impl Engine {
         self.vservers.get(name)
     }
 
+    /// Every vserver by name.
+    pub fn vservers(&self) -> impl Iterator<Item = (&String, &VserverState)> {
+        self.vservers.iter()
+    }
+
     pub fn probes(&self) -> impl Iterator<Item = &Probe> {
         self.checks.probes()
     }

@@ -11,12 +11,17 @@
 //! - [`overrides`]: vserver, backend and destination overrides.
 //! - [`reconcile`]: convergence with the state read back from the kernel.
 //! - [`engine`]: the state machine over all vservers.
+//! - [`ha`]: the HA state as seesaw_ha reports it.
+//! - [`daemon`]: the `seesaw_engine` daemon around them: the NCC client,
+//!   the kernel worker, the gRPC service and its access control.
 
 #![forbid(unsafe_code)]
 
 pub mod checks;
+pub mod daemon;
 pub mod engine;
 pub mod expand;
+pub mod ha;
 pub mod health;
 pub mod kernel;
 pub mod marks;

@@ -1,9 +1,17 @@
 //! `seesaw_engine`: the Seesaw engine.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::Parser;
 use seesaw_config::check::{CheckRequest, check};
+use seesaw_config::node_config::NodeConfig;
+use seesaw_engine::daemon::access::AccessGroups;
+use seesaw_engine::daemon::ncc::GrpcNcc;
+use seesaw_engine::daemon::{self, Options};
+use seesaw_ipc::ClientOptions;
 use seesaw_runtime::flags::GoBool;
-use seesaw_runtime::{GlogFlags, exit_not_implemented, parse_go_flags};
+use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags, shutdown_signal};
 
 /// Reconciles the cluster configuration against the kernel through the NCC.
 #[derive(Parser, Debug)]
@@ -39,12 +47,63 @@ struct Flags {
     glog: GlogFlags,
 }
 
-fn main() {
+fn main() -> ExitCode {
     let flags: Flags = parse_go_flags(std::env::args());
     if flags.check.0 {
-        std::process::exit(run_check(&flags));
+        return ExitCode::from(run_check(&flags) as u8);
     }
-    exit_not_implemented("seesaw_engine");
+    logging::init("seesaw_engine", &flags.glog);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("failed to start the async runtime: {error}");
+            return ExitCode::from(EXIT_FATAL as u8);
+        }
+    };
+    match runtime.block_on(serve(&flags)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            eprintln!("seesaw_engine: {message}");
+            ExitCode::from(EXIT_FATAL as u8)
+        }
+    }
+}
+
+/// Loads seesaw.cfg, connects to the NCC and runs the daemon.
+async fn serve(flags: &Flags) -> Result<(), String> {
+    let (node, warnings) = NodeConfig::load(&flags.conf).map_err(|rejected| {
+        let lines: Vec<String> = rejected.0.iter().map(ToString::to_string).collect();
+        format!("invalid node configuration:\n  {}", lines.join("\n  "))
+    })?;
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    // The NCC starts before the engine under the watchdog, but may still be
+    // coming up: wait for it rather than exit.
+    let options = ClientOptions {
+        connect_attempts: u32::MAX,
+        ..ClientOptions::default()
+    };
+    let client = seesaw_ipc::connect(&flags.ncc_socket, &options)
+        .await
+        .map_err(|error| error.to_string())?;
+    let ncc = GrpcNcc::new(client, &node);
+    let groups = AccessGroups {
+        admin: node.access.admin_group.clone(),
+        operator: node.access.operator_group.clone(),
+        reader: node.access.reader_group.clone(),
+    };
+    let options = Options {
+        node,
+        cluster_file: PathBuf::from(&flags.cluster),
+        socket: PathBuf::from(&flags.socket),
+        groups,
+    };
+    daemon::run(options, ncc, shutdown_signal(), |_| {}).await
 }
 
 /// Runs the offline check: the summary goes to standard output, or the

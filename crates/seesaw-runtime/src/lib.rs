@@ -4,8 +4,10 @@
 
 pub mod flags;
 pub mod logging;
+pub mod signals;
 
 pub use flags::{GlogFlags, parse_go_flags};
+pub use signals::shutdown_signal;
 
 /// Exit status of a binary whose daemon is not written yet, and of a fatal
 /// start-up error, as glog's `Fatal` uses.

@@ -1,0 +1,205 @@
+//! An NCC in memory, for tests and the host benchmark: it keeps the
+//! state the calls build, counts every call and can be told to fail.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use seesaw_config::model::{Vip, VipType, Vlan};
+use seesaw_ipvs::{Destination, Service};
+
+use super::ncc::{IpvsChange, LbOperation, Ncc, NccError, Observed, Result};
+use crate::kernel::{ServiceId, VserverRules};
+use crate::reconcile::ObservedState;
+
+/// What the fake NCC holds and has counted.
+#[derive(Debug, Clone, Default)]
+pub struct FakeState {
+    pub services: BTreeMap<ServiceId, (Service, BTreeMap<IpAddr, Destination>)>,
+    pub vips: BTreeSet<Vip>,
+    pub rules: BTreeMap<(String, IpAddr), VserverRules>,
+    pub advertised: BTreeSet<IpAddr>,
+    pub vlans: BTreeSet<u16>,
+    pub lb_initialised: bool,
+    pub lb_up: bool,
+    /// Calls that change something, IPVS changes counted one by one.
+    pub changes: u64,
+    /// Calls of any kind.
+    pub calls: u64,
+    /// Gratuitous ARP rounds sent.
+    pub arp_rounds: u64,
+    /// The next this many calls fail.
+    pub fail_next: u32,
+}
+
+/// The fake NCC; clones share one state.
+#[derive(Debug, Clone, Default)]
+pub struct FakeNcc {
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeNcc {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Locks the state for inspection or changes.
+    pub fn state(&self) -> MutexGuard<'_, FakeState> {
+        self.state.lock().expect("fake NCC state poisoned")
+    }
+
+    /// Counts a call, failing it when failures are due.
+    fn call(&self, changes: u64) -> Result<MutexGuard<'_, FakeState>> {
+        let mut state = self.state();
+        state.calls += 1;
+        if state.fail_next > 0 {
+            state.fail_next -= 1;
+            return Err(NccError("fake NCC: injected failure".into()));
+        }
+        state.changes += changes;
+        Ok(state)
+    }
+}
+
+fn apply(state: &mut FakeState, change: IpvsChange) -> std::result::Result<(), String> {
+    match change {
+        IpvsChange::AddService(service) | IpvsChange::UpdateService(service) => {
+            let entry = state
+                .services
+                .entry(ServiceId::from_key(&service.key))
+                .or_insert_with(|| (service.clone(), BTreeMap::new()));
+            entry.0 = service;
+        }
+        IpvsChange::DeleteService(key) => {
+            state.services.remove(&ServiceId::from_key(&key));
+        }
+        IpvsChange::AddDestination(key, destination)
+        | IpvsChange::UpdateDestination(key, destination) => {
+            let (_, destinations) = state
+                .services
+                .get_mut(&ServiceId::from_key(&key))
+                .ok_or_else(|| format!("no service {key}"))?;
+            destinations.insert(destination.address.ip(), destination);
+        }
+        IpvsChange::DeleteDestination(key, destination) => {
+            if let Some((_, destinations)) = state.services.get_mut(&ServiceId::from_key(&key)) {
+                destinations.remove(&destination.address.ip());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Ncc for FakeNcc {
+    async fn lb(&self, operation: LbOperation) -> Result<()> {
+        let mut state = self.call(1)?;
+        match operation {
+            LbOperation::Init => {
+                state.lb_initialised = true;
+                state.lb_up = false;
+            }
+            LbOperation::Up => state.lb_up = true,
+            LbOperation::Down => state.lb_up = false,
+        }
+        Ok(())
+    }
+
+    async fn ipvs(&self, changes: Vec<IpvsChange>) -> Result<Vec<(usize, String)>> {
+        let mut state = self.call(changes.len() as u64)?;
+        let mut failures = Vec::new();
+        for (index, change) in changes.into_iter().enumerate() {
+            if let Err(error) = apply(&mut state, change) {
+                failures.push((index, error));
+            }
+        }
+        Ok(failures)
+    }
+
+    async fn vip(&self, vip: Vip, add: bool) -> Result<()> {
+        let mut state = self.call(1)?;
+        if add {
+            state.vips.insert(vip);
+        } else {
+            state.vips.remove(&vip);
+        }
+        Ok(())
+    }
+
+    async fn rules(&self, rules: VserverRules, add: bool) -> Result<()> {
+        let mut state = self.call(1)?;
+        let key = (rules.vserver.clone(), rules.address);
+        if add {
+            state.rules.insert(key, rules);
+        } else {
+            state.rules.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
+        let mut state = self.call(1)?;
+        if advertise {
+            state.advertised.insert(ip);
+        } else {
+            state.advertised.remove(&ip);
+        }
+        Ok(())
+    }
+
+    async fn add_vlan(&self, vlan: Vlan) -> Result<()> {
+        self.call(1)?.vlans.insert(vlan.id);
+        Ok(())
+    }
+
+    async fn delete_vlan(&self, id: u16) -> Result<()> {
+        self.call(1)?.vlans.remove(&id);
+        Ok(())
+    }
+
+    async fn gratuitous_arp(&self, _targets: BTreeMap<String, Vec<IpAddr>>) -> Result<()> {
+        let mut state = self.call(0)?;
+        state.arp_rounds += 1;
+        Ok(())
+    }
+
+    async fn ipvs_services(&self) -> Result<Vec<(Service, Vec<Destination>)>> {
+        let state = self.call(0)?;
+        Ok(listing(&state))
+    }
+
+    async fn observe(&self) -> Result<Observed> {
+        let state = self.call(0)?;
+        // The real NCC cannot tell anycast from dedicated VIPs on the
+        // dummy interface, nor read rules and advertisements back.
+        let vips = state
+            .vips
+            .iter()
+            .map(|vip| Vip {
+                ip: vip.ip,
+                vip_type: match vip.vip_type {
+                    VipType::Unicast => VipType::Unicast,
+                    _ => VipType::Anycast,
+                },
+            })
+            .collect();
+        Ok(Observed {
+            state: ObservedState {
+                services: listing(&state),
+                vips,
+                rules: None,
+                advertised: None,
+            },
+            lb_initialised: state.lb_initialised,
+            lb_up: state.lb_up,
+            vlans: state.vlans.clone(),
+        })
+    }
+}
+
+fn listing(state: &FakeState) -> Vec<(Service, Vec<Destination>)> {
+    state
+        .services
+        .values()
+        .map(|(service, destinations)| (service.clone(), destinations.values().cloned().collect()))
+        .collect()
+}

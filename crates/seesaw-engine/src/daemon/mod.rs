@@ -1,0 +1,223 @@
+//! The `seesaw_engine` daemon: loads the cluster config, runs the vserver
+//! state machine, serves its API and keeps the kernel, through the NCC, in
+//! the state the machine wants.
+//!
+//! - [`ncc`]: the NCC as a trait, over gRPC; [`fake_ncc`] in memory.
+//! - [`worker`]: converges the kernel to the published target.
+//! - [`core`]: the state behind the API, one lock.
+//! - [`server`] and [`access`]: the gRPC service and who may call what.
+//! - [`snapshot`]: the state as API messages.
+//! - [`config_loop`]: reloads of the cluster config.
+
+pub mod access;
+pub mod config_loop;
+pub mod core;
+pub mod fake_ncc;
+pub mod ncc;
+pub mod server;
+pub mod snapshot;
+pub mod worker;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use seesaw_config::node_config::NodeConfig;
+use seesaw_ipc::engine_proto::engine_server::EngineServer;
+use seesaw_ipc::{SocketGuard, bind_unix_socket, prepare_run_directory};
+use seesaw_vrrp::HaState;
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+
+use self::access::AccessGroups;
+use self::core::Core;
+use self::ncc::{LbOperation, Ncc, Observed};
+use self::worker::{Target, WorkerStatus};
+
+/// What the daemon needs besides the NCC.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub node: NodeConfig,
+    pub cluster_file: PathBuf,
+    pub socket: PathBuf,
+    pub groups: AccessGroups,
+}
+
+/// Handles to a running engine, for tests and benchmarks.
+#[derive(Clone)]
+pub struct Running {
+    pub core: Arc<Mutex<Core>>,
+    pub worker: Arc<WorkerStatus>,
+}
+
+/// Retries `call` with a growing pause until it succeeds.
+async fn retry<T, F, Fut>(what: &str, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ncc::NccError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(error) => {
+                attempt += 1;
+                let pause = Duration::from_millis(500 * u64::from(attempt.min(20)));
+                tracing::warn!("{what} failed (attempt {attempt}): {error}; retrying in {pause:?}");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Runs the engine until `shutdown` completes. Fails only when the first
+/// cluster config cannot be loaded or the socket cannot be served; NCC
+/// errors are retried, never fatal.
+///
+/// At shutdown the kernel is left as it is, so a restarted engine takes
+/// over without dropping a connection (docs/engine.md).
+pub async fn run<N: Ncc>(
+    options: Options,
+    ncc: N,
+    shutdown: impl Future<Output = ()>,
+    started: impl FnOnce(Running),
+) -> Result<(), String> {
+    let node = options.node.clone();
+    let config = config_loop::DiskConfig::new(&node, options.cluster_file.clone());
+    let first = config.load().map_err(|errors| {
+        format!(
+            "failed to load any cluster config:\n  {}",
+            errors.join("\n  ")
+        )
+    })?;
+    tracing::info!("Seesaw Engine starting for {}", node.cluster_name);
+
+    let mut observed: Observed =
+        retry("reading the kernel state from the NCC", || ncc.observe()).await;
+    if !observed.lb_initialised {
+        retry("initialising the LB interface", || {
+            ncc.lb(LbOperation::Init)
+        })
+        .await;
+        observed.lb_up = false;
+    } else {
+        tracing::info!(
+            "the LB interface is already set up; keeping it and {} IPVS services as they are",
+            observed.state.services.len()
+        );
+    }
+
+    let (target_tx, target_rx) = watch::channel(Target::default());
+    let mut core = Core::new(node.clone(), SystemTime::now(), target_tx);
+    core.start(first.cluster, first.info, &observed.state);
+    let core = Arc::new(Mutex::new(core));
+    let status = Arc::new(WorkerStatus::default());
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(worker::run(
+        ncc.clone(),
+        observed,
+        target_rx,
+        status.clone(),
+    ));
+    tasks.spawn(arp_loop(ncc.clone(), core.clone(), node.garp_interval));
+    tasks.spawn(ha_timer(core.clone()));
+    tasks.spawn(stats_loop(
+        ncc.clone(),
+        core.clone(),
+        node.engine.stats_interval,
+    ));
+    let control = Arc::new(config.clone());
+    tasks.spawn(config.run(core.clone()));
+
+    if let Err(error) = prepare_run_directory(&options.socket) {
+        tracing::warn!(
+            "failed to prepare the directory of {}: {error}",
+            options.socket.display()
+        );
+    }
+    let listener = bind_unix_socket(&options.socket)
+        .await
+        .map_err(|error| error.to_string())?;
+    let _guard = SocketGuard::new(&options.socket);
+    tracing::info!("serving on {}", options.socket.display());
+    started(Running {
+        core: core.clone(),
+        worker: status,
+    });
+
+    let service = server::EngineService::new(core, control, options.groups);
+    let served = tonic::transport::Server::builder()
+        .add_service(EngineServer::new(service))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+        .await;
+    tasks.abort_all();
+    served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;
+    tracing::info!("Shutdown complete");
+    Ok(())
+}
+
+/// Announces the cluster VIP (and without the VRRP MAC, the VIPs) while
+/// this node is master.
+async fn arp_loop<N: Ncc>(ncc: N, core: Arc<Mutex<Core>>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    let mut announcing = false;
+    loop {
+        ticker.tick().await;
+        let targets = {
+            let core = core.lock().expect("engine state poisoned");
+            (core.ha.state() == HaState::Leader).then(|| core.arp_targets())
+        };
+        match targets {
+            Some(targets) => {
+                if !announcing {
+                    tracing::info!("Starting gratuitous ARPs every {interval:?}");
+                    announcing = true;
+                }
+                if let Err(error) = ncc.gratuitous_arp(targets).await {
+                    tracing::warn!("gratuitous ARP failed: {error}");
+                }
+            }
+            None if announcing => {
+                tracing::info!("Stopping gratuitous ARPs");
+                announcing = false;
+            }
+            None => {}
+        }
+    }
+}
+
+/// Drops the HA state to UNKNOWN when seesaw_ha stops reporting.
+async fn ha_timer(core: Arc<Mutex<Core>>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        core.lock().expect("engine state poisoned").ha_expire();
+    }
+}
+
+/// Refreshes the IPVS counters the snapshots show.
+async fn stats_loop<N: Ncc>(ncc: N, core: Arc<Mutex<Core>>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    loop {
+        ticker.tick().await;
+        match ncc.ipvs_services().await {
+            Ok(services) => {
+                let stats = services
+                    .into_iter()
+                    .map(|(service, destinations)| {
+                        let id = crate::kernel::ServiceId::from_key(&service.key);
+                        let destinations = destinations
+                            .into_iter()
+                            .map(|d| (d.address.ip(), d))
+                            .collect();
+                        (id, (service, destinations))
+                    })
+                    .collect();
+                core.lock().expect("engine state poisoned").stats = stats;
+            }
+            Err(error) => tracing::warn!("failed to read IPVS counters: {error}"),
+        }
+    }
+}

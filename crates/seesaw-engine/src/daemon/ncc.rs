@@ -1,0 +1,481 @@
+//! What the engine asks of the NCC, as a trait: the daemon talks to the
+//! real `seesaw_ncc` over gRPC, tests and benchmarks to a fake that
+//! counts operations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use ipnet::IpNet;
+use seesaw_config::model::{ForwardingMode, Vip, VipType, Vlan};
+use seesaw_config::node_config::NodeConfig;
+use seesaw_ipc::proto;
+use seesaw_ipc::{NccClient, ipvs as convert};
+use seesaw_ipvs::{Destination, Service, ServiceKey};
+
+use crate::kernel::VserverRules;
+use crate::reconcile::ObservedState;
+
+/// A failed NCC call; the text names the call and the object.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NccError(pub String);
+
+pub type Result<T> = std::result::Result<T, NccError>;
+
+/// One IPVS change of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpvsChange {
+    AddService(Service),
+    UpdateService(Service),
+    DeleteService(ServiceKey),
+    AddDestination(ServiceKey, Destination),
+    UpdateDestination(ServiceKey, Destination),
+    DeleteDestination(ServiceKey, Destination),
+}
+
+/// The LB interface operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbOperation {
+    Init,
+    Up,
+    Down,
+}
+
+/// The kernel as the NCC shows it, plus what the worker needs to know
+/// about the LB interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub state: ObservedState,
+    /// True when the LB interface already carries the cluster VIP, that is
+    /// when an engine set it up before this one started.
+    pub lb_initialised: bool,
+    /// Whether the LB interface is up.
+    pub lb_up: bool,
+    /// VLAN ids that have an interface.
+    pub vlans: BTreeSet<u16>,
+}
+
+/// The NCC operations the engine uses. Every operation is idempotent on
+/// the NCC's side.
+pub trait Ncc: Clone + Send + Sync + 'static {
+    fn lb(&self, operation: LbOperation) -> impl Future<Output = Result<()>> + Send;
+    /// Applies IPVS changes in order; returns the failures by index.
+    fn ipvs(
+        &self,
+        changes: Vec<IpvsChange>,
+    ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
+    fn vip(&self, vip: Vip, add: bool) -> impl Future<Output = Result<()>> + Send;
+    fn rules(&self, rules: VserverRules, add: bool) -> impl Future<Output = Result<()>> + Send;
+    fn bgp(&self, ip: IpAddr, advertise: bool) -> impl Future<Output = Result<()>> + Send;
+    fn add_vlan(&self, vlan: Vlan) -> impl Future<Output = Result<()>> + Send;
+    fn delete_vlan(&self, id: u16) -> impl Future<Output = Result<()>> + Send;
+    /// Sends gratuitous ARPs for addresses by interface.
+    fn gratuitous_arp(
+        &self,
+        targets: BTreeMap<String, Vec<IpAddr>>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Lists IPVS services with their destinations and counters.
+    fn ipvs_services(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(Service, Vec<Destination>)>>> + Send;
+    /// Reads back the kernel state for reconciliation.
+    fn observe(&self) -> impl Future<Output = Result<Observed>> + Send;
+}
+
+/// The NCC over gRPC.
+#[derive(Clone)]
+pub struct GrpcNcc {
+    client: NccClient,
+    lb: proto::LbInterface,
+    /// Addresses of this node, the cluster VIP and the VLANs, which are
+    /// never VIPs.
+    own_addresses: Arc<Mutex<BTreeSet<IpAddr>>>,
+    dummy: String,
+    lb_name: String,
+}
+
+impl GrpcNcc {
+    pub fn new(client: NccClient, config: &NodeConfig) -> Self {
+        let text = |ip: Option<IpAddr>| ip.map(|ip| ip.to_string()).unwrap_or_default();
+        let lb = proto::LbInterface {
+            name: config.lb_interface.clone(),
+            dummy_interface: config.engine.dummy_interface.clone(),
+            node_interface: config.node_interface.clone(),
+            node: Some(proto::HostAddresses {
+                ipv4: config.node_ipv4.to_string(),
+                ipv6: text(config.node_ipv6.map(IpAddr::V6)),
+            }),
+            cluster_vip: Some(proto::HostAddresses {
+                ipv4: text(config.vip_ipv4.map(IpAddr::V4)),
+                ipv6: text(config.vip_ipv6.map(IpAddr::V6)),
+            }),
+            routing_table: u32::from(config.engine.routing_table_id),
+            vrid: u32::from(config.vrid),
+            use_vmac: config.use_vmac,
+        };
+        let mut own: BTreeSet<IpAddr> = [Some(IpAddr::V4(config.node_ipv4))]
+            .into_iter()
+            .chain([
+                config.node_ipv6.map(IpAddr::V6),
+                config.vip_ipv4.map(IpAddr::V4),
+                config.vip_ipv6.map(IpAddr::V6),
+            ])
+            .flatten()
+            .collect();
+        own.extend(config.service_anycast_ipv4.iter().map(|ip| IpAddr::V4(*ip)));
+        own.extend(config.service_anycast_ipv6.iter().map(|ip| IpAddr::V6(*ip)));
+        GrpcNcc {
+            client,
+            lb,
+            own_addresses: Arc::new(Mutex::new(own)),
+            dummy: config.engine.dummy_interface.clone(),
+            lb_name: config.lb_interface.clone(),
+        }
+    }
+
+    /// Marks the VLAN interfaces' own addresses as not VIPs.
+    pub fn set_vlan_addresses(&self, addresses: impl IntoIterator<Item = IpAddr>) {
+        self.own_addresses
+            .lock()
+            .expect("address set poisoned")
+            .extend(addresses);
+    }
+
+    fn client(&self) -> NccClient {
+        self.client.clone()
+    }
+}
+
+fn status(call: &str, object: impl std::fmt::Display, error: tonic::Status) -> NccError {
+    NccError(format!("NCC {call} {object}: {}", error.message()))
+}
+
+fn family(ip: IpAddr) -> i32 {
+    if ip.is_ipv4() {
+        proto::AddressFamily::Ipv4 as i32
+    } else {
+        proto::AddressFamily::Ipv6 as i32
+    }
+}
+
+fn vip_message(vip: Vip) -> proto::Vip {
+    let kind = match vip.vip_type {
+        VipType::Anycast => proto::VipType::Anycast,
+        VipType::Dedicated => proto::VipType::Dedicated,
+        VipType::Unicast => proto::VipType::Unicast,
+    };
+    proto::Vip {
+        address: vip.ip.to_string(),
+        r#type: kind as i32,
+    }
+}
+
+fn rules_message(lb: &proto::LbInterface, rules: &VserverRules) -> proto::VserverRulesRequest {
+    proto::VserverRulesRequest {
+        lb: Some(lb.clone()),
+        vserver_name: rules.vserver.clone(),
+        family: family(rules.address),
+        address: rules.address.to_string(),
+        entries: rules
+            .entries
+            .iter()
+            .map(|entry| proto::VserverEntry {
+                protocol: u32::from(crate::kernel::protocol_number(entry.protocol)),
+                port: u32::from(entry.port),
+                mode: match entry.mode {
+                    ForwardingMode::Dsr => proto::ForwardingMode::Dsr,
+                    ForwardingMode::Nat => proto::ForwardingMode::Nat,
+                    ForwardingMode::Tun => proto::ForwardingMode::Tun,
+                } as i32,
+            })
+            .collect(),
+        fwmark: rules.fwmark,
+    }
+}
+
+fn change_message(change: IpvsChange) -> proto::IpvsChange {
+    use proto::ipvs_change::Change;
+    let destination = |key: &ServiceKey, destination: &Destination| proto::IpvsDestinationRequest {
+        service: Some(convert::key_message(key)),
+        destination: Some(convert::destination_message(destination)),
+    };
+    let change = match change {
+        IpvsChange::AddService(service) => {
+            Change::AddService(convert::service_message(&service, &[]))
+        }
+        IpvsChange::UpdateService(service) => {
+            Change::UpdateService(convert::service_message(&service, &[]))
+        }
+        IpvsChange::DeleteService(key) => Change::DeleteService(convert::key_message(&key)),
+        IpvsChange::AddDestination(key, d) => Change::AddDestination(destination(&key, &d)),
+        IpvsChange::UpdateDestination(key, d) => Change::UpdateDestination(destination(&key, &d)),
+        IpvsChange::DeleteDestination(key, d) => Change::DeleteDestination(destination(&key, &d)),
+    };
+    proto::IpvsChange {
+        change: Some(change),
+    }
+}
+
+fn services(list: Vec<proto::IpvsService>) -> Result<Vec<(Service, Vec<Destination>)>> {
+    list.iter()
+        .map(|message| {
+            let (mut service, destinations) =
+                convert::service(message).map_err(|error| NccError(error.0))?;
+            service.stats = message.stats.as_ref().map(stats);
+            let destinations = destinations
+                .into_iter()
+                .zip(&message.destinations)
+                .map(|(mut destination, message)| {
+                    destination.active_connections = message.active_connections;
+                    destination.inactive_connections = message.inactive_connections;
+                    destination.persistent_connections = message.persistent_connections;
+                    destination.stats = message.stats.as_ref().map(stats);
+                    destination
+                })
+                .collect();
+            Ok((service, destinations))
+        })
+        .collect()
+}
+
+fn stats(message: &proto::IpvsStats) -> seesaw_ipvs::Stats {
+    seesaw_ipvs::Stats {
+        connections: message.connections,
+        packets_in: message.packets_in,
+        packets_out: message.packets_out,
+        bytes_in: message.bytes_in,
+        bytes_out: message.bytes_out,
+        cps: message.connections_rate,
+        packets_in_rate: message.packets_in_rate,
+        packets_out_rate: message.packets_out_rate,
+        bytes_in_rate: message.bytes_in_rate,
+        bytes_out_rate: message.bytes_out_rate,
+    }
+}
+
+impl Ncc for GrpcNcc {
+    async fn lb(&self, operation: LbOperation) -> Result<()> {
+        let mut client = self.client();
+        let request = self.lb.clone();
+        let (call, result) = match operation {
+            LbOperation::Init => ("InitLbInterface", client.init_lb_interface(request).await),
+            LbOperation::Up => (
+                "BringLbInterfaceUp",
+                client.bring_lb_interface_up(request).await,
+            ),
+            LbOperation::Down => (
+                "BringLbInterfaceDown",
+                client.bring_lb_interface_down(request).await,
+            ),
+        };
+        result
+            .map(|_| ())
+            .map_err(|error| status(call, &self.lb.name, error))
+    }
+
+    async fn ipvs(&self, changes: Vec<IpvsChange>) -> Result<Vec<(usize, String)>> {
+        let batch = proto::IpvsBatch {
+            changes: changes.into_iter().map(change_message).collect(),
+        };
+        let report = self
+            .client()
+            .ipvs_apply(batch)
+            .await
+            .map_err(|error| status("IpvsApply", "batch", error))?
+            .into_inner();
+        Ok(report
+            .failures
+            .into_iter()
+            .map(|failure| (failure.index as usize, failure.error))
+            .collect())
+    }
+
+    async fn vip(&self, vip: Vip, add: bool) -> Result<()> {
+        let request = proto::VipRequest {
+            lb: Some(self.lb.clone()),
+            vip: Some(vip_message(vip)),
+        };
+        let mut client = self.client();
+        let (call, result) = if add {
+            ("AddVip", client.add_vip(request).await)
+        } else {
+            ("DeleteVip", client.delete_vip(request).await)
+        };
+        result
+            .map(|_| ())
+            .map_err(|error| status(call, vip.ip, error))
+    }
+
+    async fn rules(&self, rules: VserverRules, add: bool) -> Result<()> {
+        let request = rules_message(&self.lb, &rules);
+        let mut client = self.client();
+        let (call, result) = if add {
+            ("AddVserverRules", client.add_vserver_rules(request).await)
+        } else {
+            (
+                "DeleteVserverRules",
+                client.delete_vserver_rules(request).await,
+            )
+        };
+        let object = format!("{} {}", rules.vserver, rules.address);
+        result
+            .map(|_| ())
+            .map_err(|error| status(call, object, error))
+    }
+
+    async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
+        let request = proto::BgpVipRequest {
+            address: ip.to_string(),
+        };
+        let mut client = self.client();
+        let (call, result) = if advertise {
+            ("BgpAdvertiseVip", client.bgp_advertise_vip(request).await)
+        } else {
+            ("BgpWithdrawVip", client.bgp_withdraw_vip(request).await)
+        };
+        result.map(|_| ()).map_err(|error| status(call, ip, error))
+    }
+
+    async fn add_vlan(&self, vlan: Vlan) -> Result<()> {
+        let request = proto::VlanRequest {
+            lb: Some(self.lb.clone()),
+            vlan: Some(proto::Vlan {
+                id: u32::from(vlan.id),
+                ipv4: vlan
+                    .host
+                    .ipv4
+                    .map(|net| net.to_string())
+                    .unwrap_or_default(),
+                ipv6: vlan
+                    .host
+                    .ipv6
+                    .map(|net| net.to_string())
+                    .unwrap_or_default(),
+            }),
+        };
+        self.client()
+            .add_vlan(request)
+            .await
+            .map(|_| ())
+            .map_err(|error| status("AddVlan", format!("VLAN {}", vlan.id), error))
+    }
+
+    async fn delete_vlan(&self, id: u16) -> Result<()> {
+        let request = proto::VlanRequest {
+            lb: Some(self.lb.clone()),
+            vlan: Some(proto::Vlan {
+                id: u32::from(id),
+                ..proto::Vlan::default()
+            }),
+        };
+        self.client()
+            .delete_vlan(request)
+            .await
+            .map(|_| ())
+            .map_err(|error| status("DeleteVlan", format!("VLAN {id}"), error))
+    }
+
+    async fn gratuitous_arp(&self, targets: BTreeMap<String, Vec<IpAddr>>) -> Result<()> {
+        let request = proto::GratuitousArpRequest {
+            targets: targets
+                .into_iter()
+                .map(|(interface, addresses)| proto::GratuitousArpTarget {
+                    interface,
+                    addresses: addresses.iter().map(ToString::to_string).collect(),
+                })
+                .collect(),
+        };
+        let reply = self
+            .client()
+            .send_gratuitous_arp(request)
+            .await
+            .map_err(|error| status("SendGratuitousArp", "", error))?
+            .into_inner();
+        if reply.failures.is_empty() {
+            Ok(())
+        } else {
+            Err(NccError(format!(
+                "NCC SendGratuitousArp: {}",
+                reply.failures.join("; ")
+            )))
+        }
+    }
+
+    async fn ipvs_services(&self) -> Result<Vec<(Service, Vec<Destination>)>> {
+        let list = self
+            .client()
+            .ipvs_list_services(proto::Empty {})
+            .await
+            .map_err(|error| status("IpvsListServices", "", error))?
+            .into_inner();
+        services(list.services)
+    }
+
+    async fn observe(&self) -> Result<Observed> {
+        let state = self
+            .client()
+            .get_state(self.lb.clone())
+            .await
+            .map_err(|error| status("GetState", &self.lb.name, error))?
+            .into_inner();
+        let own = self
+            .own_addresses
+            .lock()
+            .expect("address set poisoned")
+            .clone();
+        let cluster_vip = self
+            .lb
+            .cluster_vip
+            .as_ref()
+            .and_then(|vip| vip.ipv4.parse::<IpAddr>().ok());
+        let vlan_prefix = format!("{}.", self.lb_name);
+        let mut observed = Observed::default();
+        for interface in &state.interfaces {
+            let on_dummy = interface.name == self.dummy;
+            let on_lb = interface.name == self.lb_name;
+            if let Some(id) = interface.name.strip_prefix(&vlan_prefix) {
+                if let Ok(id) = id.parse() {
+                    observed.vlans.insert(id);
+                }
+            } else if !on_dummy && !on_lb {
+                continue;
+            }
+            if on_lb {
+                observed.lb_up = interface.up;
+            }
+            for text in &interface.addresses {
+                let Some(ip) = text
+                    .parse::<IpNet>()
+                    .map(|net| net.addr())
+                    .ok()
+                    .or_else(|| text.parse().ok())
+                else {
+                    continue;
+                };
+                if on_lb && Some(ip) == cluster_vip {
+                    observed.lb_initialised = true;
+                }
+                if own.contains(&ip) || is_link_local(ip) {
+                    continue;
+                }
+                let vip_type = if on_dummy {
+                    VipType::Anycast
+                } else {
+                    VipType::Unicast
+                };
+                observed.state.vips.insert(Vip { ip, vip_type });
+            }
+        }
+        observed.state.services = services(state.services)?;
+        Ok(observed)
+    }
+}
+
+fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(ip) => ip.is_link_local(),
+        IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}

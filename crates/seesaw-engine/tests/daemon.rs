@@ -1,0 +1,308 @@
+//! The engine daemon against a fake NCC: the gRPC API as seesaw_ha,
+//! seesaw_healthcheck and the shell use it, with the GKE sample cluster.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use seesaw_config::node_config::NodeConfig;
+use seesaw_engine::daemon::access::AccessGroups;
+use seesaw_engine::daemon::fake_ncc::FakeNcc;
+use seesaw_engine::daemon::{self, Options, Running};
+use seesaw_ipc::engine_proto as api;
+use seesaw_ipc::{ClientOptions, EngineClient, connect_engine};
+use tokio::sync::oneshot;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../seesaw-config/tests/fixtures");
+
+/// A running engine on a temporary socket.
+struct Harness {
+    dir: tempfile::TempDir,
+    cluster: PathBuf,
+    ncc: FakeNcc,
+    running: Running,
+    client: EngineClient,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Harness {
+    async fn start(ncc: FakeNcc, dir: tempfile::TempDir) -> Harness {
+        let cluster = dir.path().join("cluster.pb");
+        if !cluster.exists() {
+            std::fs::copy(Path::new(FIXTURES).join("cluster/gke-manual.pb"), &cluster).unwrap();
+        }
+        let (node, _) = NodeConfig::load(Path::new(FIXTURES).join("ini/gke-manual-seesaw.cfg"))
+            .expect("fixture seesaw.cfg loads");
+        let socket = dir.path().join("engine/engine.sock");
+        let options = Options {
+            node,
+            cluster_file: cluster.clone(),
+            socket: socket.clone(),
+            groups: AccessGroups::default(),
+        };
+        let (stop, stopped) = oneshot::channel();
+        let (ready, running) = oneshot::channel();
+        let task = tokio::spawn(daemon::run(
+            options,
+            ncc.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+            move |running| {
+                let _ = ready.send(running);
+            },
+        ));
+        let running = tokio::time::timeout(Duration::from_secs(20), running)
+            .await
+            .expect("engine started in time")
+            .expect("engine started");
+        let client = connect_engine(&socket, &ClientOptions::default())
+            .await
+            .expect("engine socket accepts connections");
+        Harness {
+            dir,
+            cluster,
+            ncc,
+            running,
+            client,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Waits until the worker has applied everything published so far.
+    async fn settled(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let published = self.running.core.lock().unwrap().published_version();
+            if self.running.worker.applied.load(Ordering::Relaxed) == published {
+                return;
+            }
+            assert!(Instant::now() < deadline, "kernel worker did not settle");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn report_all(&mut self, state: api::CheckState) {
+        let checks = self
+            .client
+            .healthchecks(api::Empty {})
+            .await
+            .unwrap()
+            .into_inner()
+            .checks;
+        let notifications = checks
+            .iter()
+            .map(|check| api::HealthNotification {
+                id: check.id,
+                state: state as i32,
+                ..Default::default()
+            })
+            .collect();
+        self.client
+            .health_state(api::HealthStateBatch { notifications })
+            .await
+            .unwrap();
+        self.settled().await;
+    }
+
+    async fn stop(mut self) -> (FakeNcc, tempfile::TempDir) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.await.unwrap().expect("engine stops cleanly");
+        (self.ncc, self.dir)
+    }
+}
+
+fn fresh() -> (FakeNcc, tempfile::TempDir) {
+    (FakeNcc::new(), tempfile::tempdir().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_the_gke_cluster_once_backends_are_healthy() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    engine.settled().await;
+    assert!(engine.ncc.state().lb_initialised, "the LB interface was set up");
+    assert!(
+        engine.ncc.state().services.is_empty(),
+        "no service before any check passed"
+    );
+
+    let ha = engine.client.ha_config(api::Empty {}).await.unwrap().into_inner();
+    assert_eq!(ha.local_addr, "100.115.222.130");
+    assert_eq!(ha.remote_addr, "224.0.0.18");
+    assert_eq!(ha.vrid, 128);
+    assert!(ha.enabled);
+
+    engine.report_all(api::CheckState::Healthy).await;
+    // What the original programmed for this cluster
+    // (golden/go-seesaw/system/master__ipvsadm_-Ln.txt).
+    let programmed: Vec<(String, usize)> = engine
+        .ncc
+        .state()
+        .services
+        .values()
+        .map(|(service, destinations)| (service.key.to_string(), destinations.len()))
+        .collect();
+    let expected = [
+        ("TCP 100.115.222.143:443", 4),
+        ("TCP 100.115.222.144:80", 4),
+        ("TCP 100.115.222.144:443", 4),
+        ("TCP 100.115.222.145:80", 3),
+        ("TCP 100.115.222.145:443", 3),
+        ("TCP 100.115.222.146:443", 4),
+    ];
+    let expected: Vec<(String, usize)> = expected
+        .iter()
+        .map(|(key, count)| (key.to_string(), *count))
+        .collect();
+    assert_eq!(programmed, expected);
+    assert_eq!(engine.ncc.state().vips.len(), 4, "every VIP is up");
+
+    engine
+        .client
+        .ha_state(api::HaStateRequest {
+            state: api::HaState::Leader as i32,
+        })
+        .await
+        .unwrap();
+    engine.settled().await;
+    assert!(engine.ncc.state().lb_up, "master brings the LB interface up");
+
+    let list = engine.client.vservers(api::Empty {}).await.unwrap().into_inner();
+    let control = list
+        .vservers
+        .iter()
+        .find(|v| v.name == "admin-control-plane")
+        .expect("admin-control-plane listed");
+    assert!(control.enabled);
+    assert!(control.services.iter().all(|s| s.healthy && s.active));
+
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_reload_changes_nothing_and_a_bad_config_keeps_the_last_good() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    engine.report_all(api::CheckState::Healthy).await;
+    let before = engine.ncc.state().changes;
+    let held = engine.ncc.state().services.clone();
+
+    engine.client.config_reload(api::Empty {}).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    engine.settled().await;
+    assert_eq!(engine.ncc.state().changes, before, "unchanged reload sends nothing");
+
+    let good = std::fs::read_to_string(&engine.cluster).unwrap();
+    std::fs::write(&engine.cluster, good.replacen("vserver: <", "vserver: < oops", 1)).unwrap();
+    engine.client.config_reload(api::Empty {}).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = engine
+            .client
+            .config_status(api::Empty {})
+            .await
+            .unwrap()
+            .into_inner();
+        if !status.last_errors.is_empty() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the bad config was not reported");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let first = &status.last_errors[0];
+    assert!(
+        first.contains("cluster.pb:") && first.split(':').nth(2).is_some(),
+        "error names file, line and column: {first}"
+    );
+    engine.settled().await;
+    assert_eq!(engine.ncc.state().services, held, "IPVS untouched");
+    assert_eq!(engine.ncc.state().changes, before);
+
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_engine_takes_over_without_changes() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    engine.report_all(api::CheckState::Healthy).await;
+    let (ncc, dir) = engine.stop().await;
+    let held = ncc.state().services.clone();
+    let vips = ncc.state().vips.clone();
+    ncc.state().changes = 0;
+
+    let engine = Harness::start(ncc, dir).await;
+    engine.settled().await;
+    let state = engine.ncc.state().clone();
+    assert_eq!(state.services, held, "IPVS kept as it was");
+    assert_eq!(state.vips, vips, "VIPs kept");
+    // The NCC cannot read iptables rules back, so the restarted engine
+    // adds them again; the NCC treats that as a no-op. Nothing else goes.
+    let rule_sets = state.rules.len() as u64;
+    assert_eq!(state.changes, rule_sets, "only the rules are re-sent");
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_and_failures_take_effect() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    engine.report_all(api::CheckState::Healthy).await;
+    let with_all = engine.ncc.state().services.len();
+
+    engine
+        .client
+        .override_vserver(api::VserverOverride {
+            vserver: "admin-control-plane".into(),
+            state: api::OverrideState::Disabled as i32,
+        })
+        .await
+        .unwrap();
+    engine.settled().await;
+    assert!(engine.ncc.state().services.len() < with_all, "the vserver's services left");
+
+    engine
+        .client
+        .override_vserver(api::VserverOverride {
+            vserver: "admin-control-plane".into(),
+            state: api::OverrideState::Default as i32,
+        })
+        .await
+        .unwrap();
+    engine.report_all(api::CheckState::Healthy).await;
+    assert_eq!(engine.ncc.state().services.len(), with_all);
+
+    // A failing NCC is retried until it works again.
+    engine.ncc.state().fail_next = 2;
+    engine.report_all(api::CheckState::Unhealthy).await;
+    assert!(engine.ncc.state().services.is_empty(), "unhealthy backends leave");
+    assert!(engine.running.worker.failures.load(Ordering::Relaxed) >= 1);
+
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_reaches_seesaw_ha_through_the_next_update() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    let error = engine.client.failover(api::Empty {}).await.unwrap_err();
+    assert!(error.message().contains("Node is not master"), "{error}");
+
+    let leader = api::HaStatus {
+        state: api::HaState::Leader as i32,
+        ..Default::default()
+    };
+    engine.client.ha_update(leader.clone()).await.unwrap();
+    engine.client.failover(api::Empty {}).await.unwrap();
+    let reply = engine.client.ha_update(leader.clone()).await.unwrap().into_inner();
+    assert!(reply.failover_requested);
+    let reply = engine.client.ha_update(leader).await.unwrap().into_inner();
+    assert!(!reply.failover_requested, "the request is consumed once");
+
+    let status = engine.client.ha_status_get(api::Empty {}).await.unwrap().into_inner();
+    assert_eq!(status.state(), api::HaState::Leader);
+    engine.stop().await;
+}
