@@ -177,7 +177,10 @@ pub fn parse(path: &Path, text: &str) -> Result<CheckFile, ConfigError> {
         if !seen.insert(id) {
             return Err(invalid(format!("duplicate check id {id}")));
         }
-        let config = check.into_config().map_err(invalid)?;
+        let config = check
+            .into_spec()
+            .and_then(CheckSpec::into_config)
+            .map_err(invalid)?;
         checks.insert(id, config);
     }
 
@@ -188,14 +191,78 @@ pub fn parse(path: &Path, text: &str) -> Result<CheckFile, ConfigError> {
 }
 
 impl CheckJson {
-    fn into_config(self) -> Result<CheckConfig, String> {
-        let interval = self
-            .interval
-            .map_or(DEFAULT_INTERVAL, DurationJson::duration);
-        if interval.is_zero() {
+    /// Converts the JSON fields, applying the defaults of cluster.pb's
+    /// `Healthcheck` to a missing interval or timeout.
+    fn into_spec(self) -> Result<CheckSpec, String> {
+        let mode = match self.mode.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            None | Some("PLAIN") => Mode::Plain,
+            Some("DSR") => Mode::Dsr,
+            Some("TUN") => Mode::Tun,
+            Some(other) => {
+                return Err(format!(
+                    "unknown mode {other:?}: expected PLAIN, DSR or TUN"
+                ));
+            }
+        };
+        Ok(CheckSpec {
+            kind: self.kind,
+            ip: self.ip,
+            host: self.host,
+            port: self.port,
+            mode,
+            mark: self.mark,
+            interval: self
+                .interval
+                .map_or(DEFAULT_INTERVAL, DurationJson::duration),
+            timeout: self.timeout.map_or(DEFAULT_TIMEOUT, DurationJson::duration),
+            retries: self.retries,
+            send: self.send,
+            receive: self.receive,
+            code: self.code,
+            method: self.method,
+            proxy: self.proxy,
+            tls_verify: self.tls_verify,
+        })
+    }
+}
+
+/// The fields of one check as cluster.pb's `Healthcheck` has them, plus its
+/// target. A `-config` file and the engine's `Healthchecks` reply are both
+/// converted to this, and [`CheckSpec::into_config`] builds the checker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// The check type, such as `HTTPS`, in any case.
+    pub kind: String,
+    /// The address that is dialled: the backend, or the VIP in DSR and TUN
+    /// mode.
+    pub ip: IpAddr,
+    /// The backend's address; required in DSR and TUN mode.
+    pub host: Option<IpAddr>,
+    /// The port to probe; ICMP_PING checks need none.
+    pub port: u16,
+    pub mode: Mode,
+    /// `SO_MARK` for the probe's sockets; required in DSR and TUN mode.
+    pub mark: u32,
+    pub interval: Duration,
+    /// Zero means the checker's default.
+    pub timeout: Duration,
+    pub retries: u32,
+    pub send: String,
+    pub receive: String,
+    /// The HTTP status to expect; 0 means 200.
+    pub code: u16,
+    pub method: String,
+    pub proxy: bool,
+    pub tls_verify: bool,
+}
+
+impl CheckSpec {
+    /// Checks the fields and builds the check's configuration, or returns
+    /// why the check is invalid.
+    pub fn into_config(self) -> Result<CheckConfig, String> {
+        if self.interval.is_zero() {
             return Err("interval must be positive".to_string());
         }
-        let timeout = self.timeout.map_or(DEFAULT_TIMEOUT, DurationJson::duration);
         let target = self.target()?;
         let kind = self.kind.to_ascii_uppercase();
         if kind != "ICMP_PING" && self.port == 0 {
@@ -248,24 +315,15 @@ impl CheckJson {
         };
 
         Ok(CheckConfig {
-            interval,
-            timeout,
+            interval: self.interval,
+            timeout: self.timeout,
             retries: self.retries,
             checker,
         })
     }
 
     fn target(&self) -> Result<Target, String> {
-        let mode = match self.mode.as_deref().map(str::to_ascii_uppercase).as_deref() {
-            None | Some("PLAIN") => Mode::Plain,
-            Some("DSR") => Mode::Dsr,
-            Some("TUN") => Mode::Tun,
-            Some(other) => {
-                return Err(format!(
-                    "unknown mode {other:?}: expected PLAIN, DSR or TUN"
-                ));
-            }
-        };
+        let mode = self.mode;
         if mode != Mode::Plain && (self.mark == 0 || self.host.is_none()) {
             return Err(format!(
                 "a {mode} check needs \"host\" (the backend) and a non-zero \"mark\""

@@ -1,12 +1,13 @@
 //! `seesaw_healthcheck`: the backend health checker.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 use seesaw_healthcheck::checker::CheckContext;
 use seesaw_healthcheck::config;
 use seesaw_healthcheck::daemon::{self, FileSource, LogSink, Settings};
+use seesaw_healthcheck::engine::{EngineSink, EngineSource};
 use seesaw_healthcheck::tls::TlsClients;
 use seesaw_runtime::flags::GoBool;
 use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags};
@@ -28,11 +29,12 @@ struct Flags {
     #[arg(long = "channel_size", default_value_t = 1000)]
     channel_size: u32,
 
-    /// Engine socket.
-    #[arg(long = "engine", default_value = "/var/run/seesaw/engine/engine.sock")]
+    /// Engine socket to fetch the checks from and send the results to.
+    #[arg(long = "engine", default_value = seesaw_ipc::DEFAULT_ENGINE_SOCKET)]
     engine: String,
 
-    /// Attempts to send one batch before giving up.
+    /// Failed result sends in a row after which they are logged as errors;
+    /// sends are retried regardless.
     #[arg(long = "max_failures", default_value_t = 10)]
     max_failures: u32,
 
@@ -44,7 +46,8 @@ struct Flags {
     #[arg(long = "fetch_interval", default_value = "15s")]
     fetch_interval: String,
 
-    /// Pause between failed batch sends (Go duration).
+    /// Pause after a failed result send, doubling after each further failure
+    /// up to 10s (Go duration).
     #[arg(long = "retry_delay", default_value = "2s")]
     retry_delay: String,
 
@@ -53,7 +56,8 @@ struct Flags {
     dry_run: GoBool,
 
     /// JSON file of checks to run without an engine, logging state changes
-    /// (not in the original; see docs/healthcheck.md).
+    /// (not in the original; see docs/healthcheck.md). Without it the checks
+    /// come from the engine.
     #[arg(long = "config")]
     config: Option<PathBuf>,
 
@@ -69,9 +73,23 @@ fn main() {
         Ok(settings) => settings,
         Err(message) => fatal(&message),
     };
-    let Some(config_path) = flags.config.clone() else {
-        fatal("the engine IPC is not written yet; run with -config FILE to check from a file");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => fatal(&format!("failed to start the tokio runtime: {error}")),
     };
+    match flags.config {
+        Some(config_path) => run_from_file(&runtime, settings, config_path),
+        None => run_with_engine(&runtime, settings, Path::new(&flags.engine)),
+    }
+    info!("stopping");
+}
+
+/// Runs the checks of a `-config` file and logs their state changes.
+fn run_from_file(runtime: &tokio::runtime::Runtime, settings: Settings, config_path: PathBuf) {
     // Loading once here makes a broken file a start-up error rather than a
     // retried fetch error.
     let file = match config::load(&config_path) {
@@ -82,32 +100,37 @@ fn main() {
         Some(ca_file) => TlsClients::from_ca_file(ca_file),
         None => TlsClients::default(),
     };
-
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => fatal(&format!("failed to start the tokio runtime: {error}")),
-    };
     info!(
         "starting with {} checks from {}",
         file.checks.len(),
         config_path.display()
     );
-    let source = FileSource::new(config_path);
-    let result = runtime.block_on(daemon::run(
+    runtime.block_on(daemon::run(
         settings,
         CheckContext::new(tls),
-        source,
+        FileSource::new(config_path),
         LogSink::default(),
         shutdown_signal(),
     ));
-    match result {
-        Ok(()) => info!("stopping"),
-        Err(error) => fatal(&error.to_string()),
-    }
+}
+
+/// Runs the checks the engine listening on `engine` requests and sends it
+/// the results. An engine that is not up yet, or goes away, is retried.
+fn run_with_engine(runtime: &tokio::runtime::Runtime, settings: Settings, engine: &Path) {
+    info!(
+        "starting with the checks of the engine at {}",
+        engine.display()
+    );
+    runtime.block_on(async {
+        daemon::run(
+            settings,
+            CheckContext::new(TlsClients::default()),
+            EngineSource::new(engine),
+            EngineSink::new(engine),
+            shutdown_signal(),
+        )
+        .await;
+    });
 }
 
 fn fatal(message: &str) -> ! {

@@ -1,18 +1,11 @@
 //! The `seesaw_healthcheck` binary: start-up errors and the `-config` mode.
+//! `engine.rs` tests the engine mode.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_seesaw_healthcheck");
-
-#[test]
-fn without_config_exits_2() {
-    let output = Command::new(BINARY).arg("-logtostderr").output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("engine IPC is not written yet"), "{stderr}");
-}
 
 #[test]
 fn invalid_config_exits_2() {
@@ -72,11 +65,14 @@ fn config_mode_logs_state_change() {
 #[test]
 fn log_dir_gets_glog_files() {
     let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("missing.json");
     let output = Command::new(BINARY)
         .arg(format!("-log_dir={}", directory.path().display()))
+        .arg(format!("-config={}", missing.display()))
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
+    let expected = format!("failed to read {}", missing.display());
 
     // ERROR lines reach both severities' files through the glog symlinks.
     for severity in ["INFO", "ERROR"] {
@@ -85,9 +81,9 @@ fn log_dir_gets_glog_files() {
             .join(format!("seesaw_healthcheck.{severity}"));
         let text = std::fs::read_to_string(&link)
             .unwrap_or_else(|error| panic!("failed to read {}: {error}", link.display()));
-        assert!(text.contains("engine IPC is not written yet"), "{text}");
+        assert!(text.contains(&expected), "{text}");
     }
     // The default -stderrthreshold is ERROR, so the error is also on stderr.
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("engine IPC is not written yet"), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
 }

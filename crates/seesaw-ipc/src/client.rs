@@ -56,6 +56,42 @@ pub struct ConnectError {
     pub source: tonic::transport::Error,
 }
 
+/// A failed call to a daemon: the method's name and the gRPC status.
+#[derive(Debug, thiserror::Error)]
+#[error("{call} failed: {}", status_text(.status))]
+pub struct CallError {
+    /// The RPC method, such as `HaUpdate`.
+    pub call: &'static str,
+    #[source]
+    pub status: tonic::Status,
+}
+
+impl CallError {
+    pub fn new(call: &'static str, status: tonic::Status) -> CallError {
+        CallError { call, status }
+    }
+}
+
+/// Returns the status's code and message, followed by the innermost cause
+/// when the message does not already end with it: a lost connection has
+/// only "transport error" as its message.
+fn status_text(status: &tonic::Status) -> String {
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut innermost = None;
+    let mut cause = std::error::Error::source(status);
+    while let Some(error) = cause {
+        innermost = Some(error);
+        cause = error.source();
+    }
+    if let Some(error) = innermost {
+        let error = error.to_string();
+        if !text.ends_with(&error) {
+            text.push_str(&format!(" ({error})"));
+        }
+    }
+    text
+}
+
 /// Connects to the NCC listening on `path`.
 pub async fn connect(
     path: impl AsRef<Path>,
@@ -147,6 +183,38 @@ fn unix_connector(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn call_error_names_missing_socket() {
+        let root = tempfile::tempdir().unwrap();
+        let mut client =
+            connect_engine_lazy(root.path().join("missing.sock"), &ClientOptions::default());
+
+        let status = client
+            .ha_config(crate::engine_proto::Empty {})
+            .await
+            .unwrap_err();
+        let error = CallError::new("HaConfig", status);
+
+        assert_eq!(
+            error.to_string(),
+            "HaConfig failed: Unavailable: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn call_error_adds_innermost_cause() {
+        let cause = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "broken pipe");
+        let mut status = tonic::Status::unknown("transport error");
+        status.set_source(std::sync::Arc::new(cause));
+
+        let error = CallError::new("HealthState", status);
+
+        assert_eq!(
+            error.to_string(),
+            "HealthState failed: Unknown: transport error (broken pipe)"
+        );
+    }
 
     #[tokio::test]
     async fn connect_gives_up_after_attempts() {

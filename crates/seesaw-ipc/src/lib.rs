@@ -30,8 +30,8 @@ pub mod engine_proto {
 
 pub use backoff::Backoff;
 pub use client::{
-    ClientOptions, ConnectError, EngineClient, NccClient, connect, connect_channel, connect_engine,
-    connect_engine_lazy,
+    CallError, ClientOptions, ConnectError, EngineClient, NccClient, connect, connect_channel,
+    connect_engine, connect_engine_lazy,
 };
 pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directory};
 
