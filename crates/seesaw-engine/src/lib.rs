@@ -25,6 +25,7 @@ pub mod ha;
 pub mod health;
 pub mod kernel;
 pub mod marks;
+pub mod notifier;
 pub mod overrides;
 pub mod reconcile;
 
