@@ -175,11 +175,17 @@ pub struct TestPki {
 impl TestPki {
     /// Creates a CA and a certificate for `server_name` issued by it.
     pub fn new(server_name: &str) -> TestPki {
+        TestPki::with_ca_name("seesaw test CA", server_name)
+    }
+
+    /// Creates a CA with the common name `ca_name`, and a certificate for
+    /// `server_name` issued by it.
+    pub fn with_ca_name(ca_name: &str, server_name: &str) -> TestPki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
             .distinguished_name
-            .push(rcgen::DnType::CommonName, "seesaw test CA");
+            .push(rcgen::DnType::CommonName, ca_name);
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
 
         let server_key = KeyPair::generate().unwrap();
