@@ -31,6 +31,9 @@ pub enum Event {
         probe: ProbeId,
         state: CheckState,
     },
+    /// Many results at once, as seesaw_healthcheck batches them; the
+    /// vservers are evaluated once for the whole batch.
+    CheckResults(Vec<(ProbeId, CheckState)>),
     Override(Override),
 }
 
@@ -80,6 +83,11 @@ impl Engine {
         match event {
             Event::Config(vservers) => self.apply_config(vservers),
             Event::CheckResult { probe, state } => self.apply_result(probe, state),
+            Event::CheckResults(results) => {
+                for (probe, state) in results {
+                    self.apply_result(probe, state);
+                }
+            }
             Event::Override(request) => {
                 self.overrides.store(request);
                 self.expand_all();

@@ -125,18 +125,18 @@ impl Core {
         cluster.vservers.clone()
     }
 
+    /// Applies a batch of results; ids of probes that no longer exist are
+    /// ignored.
     pub fn check_results(&mut self, results: impl IntoIterator<Item = (ProbeId, CheckState)>) {
-        let mut changed = false;
-        for (probe, state) in results {
-            if !self.probes.contains_key(&probe) {
-                continue;
-            }
-            self.engine.handle(Event::CheckResult { probe, state });
-            changed = true;
+        let known: Vec<_> = results
+            .into_iter()
+            .filter(|(probe, _)| self.probes.contains_key(probe))
+            .collect();
+        if known.is_empty() {
+            return;
         }
-        if changed {
-            self.publish();
-        }
+        self.engine.handle(Event::CheckResults(known));
+        self.publish();
     }
 
     pub fn override_state(&mut self, request: Override) {
