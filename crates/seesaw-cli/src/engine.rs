@@ -25,11 +25,7 @@ impl fmt::Display for EngineError {
 
 impl From<tonic::Status> for EngineError {
     fn from(status: tonic::Status) -> Self {
-        if status.message().is_empty() {
-            EngineError(status.code().description().to_string())
-        } else {
-            EngineError(status.message().to_string())
-        }
+        EngineError(status_text(&status))
     }
 }
 
@@ -88,21 +84,52 @@ impl GrpcEngine {
                 DialError(format!(
                     "dial unix {}: {}",
                     path.display(),
-                    innermost_cause(&error.source)
+                    dial_cause(&error.source)
                 ))
             })?;
         Ok(GrpcEngine { runtime, client })
     }
 }
 
-/// Returns the message of the deepest error in the chain, which for a
-/// failed dial is the operating system's reason.
-fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+/// Returns why a dial failed, worded as Go words a failed connect:
+/// `connect: no such file or directory`, or else the deepest cause.
+fn dial_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
-    while let Some(next) = current.source() {
-        current = next;
+    loop {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && let Some(code) = io.raw_os_error()
+        {
+            let reason = nix::errno::Errno::from_raw(code).desc().to_lowercase();
+            return format!("connect: {reason}");
+        }
+        match current.source() {
+            Some(next) => current = next,
+            None => return current.to_string(),
+        }
     }
-    current.to_string()
+}
+
+/// Returns the status's message followed by its deepest cause when the
+/// message does not already end with it: a lost connection has only
+/// "transport error" as its message.
+fn status_text(status: &tonic::Status) -> String {
+    let mut text = if status.message().is_empty() {
+        status.code().description().to_string()
+    } else {
+        status.message().to_string()
+    };
+    let mut cause = std::error::Error::source(status);
+    let mut innermost = None;
+    while let Some(error) = cause {
+        innermost = Some(error.to_string());
+        cause = error.source();
+    }
+    if let Some(innermost) = innermost
+        && !text.ends_with(&innermost)
+    {
+        text.push_str(&format!(": {innermost}"));
+    }
+    text
 }
 
 impl Engine for GrpcEngine {
