@@ -27,7 +27,7 @@ use std::process::Command;
 
 use common::mutate::{Rng, drop_each_field, mutate};
 use prost::Message;
-use seesaw_config::cluster_text::{ParsedCluster, parse_cluster_text};
+use seesaw_config::cluster_text::{ParsedCluster, format_cluster_text, parse_cluster_text};
 
 /// Debian's GOPATH root for packaged Go libraries.
 const DEBIAN_GOPATH: &str = "/usr/share/gocode";
@@ -355,6 +355,18 @@ fn text_format_matches_go() {
             text.as_bytes(),
             &[],
         );
+
+        // The engine saves a fetched config to cluster.pb in this format,
+        // so Seesaw v2 must read it as the same message after a rollback.
+        if let Ok(parsed) = parse(text.as_bytes()) {
+            let saved = format_cluster_text(&parsed.message);
+            match oracle.compare(saved.as_bytes()) {
+                Outcome::Equal => report.equal += 1,
+                outcome => report.failures.push(format!(
+                    "{label} as saved: {outcome:?}, but Go must read the saved text as the same message\ninput:\n{saved}"
+                )),
+            }
+        }
     }
 
     // The example sets every field, so dropping each field in turn removes
