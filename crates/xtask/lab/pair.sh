@@ -1,0 +1,301 @@
+#!/bin/bash
+# The main job, inside the kernel lab as root: a Seesaw pair serving the
+# GKE manual-mode sample cluster. Every host of the sample (two nodes, a
+# gateway, seven backends and a client) is a network namespace on one
+# bridged segment, so nothing here reaches outside the VM.
+#
+# Usage: pair.sh BIN_DIR CLUSTER NODE_CFG PEER_CFG [STEP...]
+#   BIN_DIR   holds the seven release binaries
+#   CLUSTER   the cluster.pb both nodes load
+#   NODE_CFG  seesaw.cfg of node n1 (100.115.222.130)
+#   PEER_CFG  seesaw.cfg of node n2 (100.115.222.131)
+#   STEP      only these steps after the set-up (default: all):
+#             show traffic failover rejoin unhealthy
+#
+# Each step checks its outcome and the script exits non-zero at the first
+# failure, printing the node logs that explain it.
+set -euo pipefail
+
+bin=$(cd "$1" && pwd)
+cluster_file=$(realpath "$2")
+declare -A node_cfg=([n1]=$(realpath "$3") [n2]=$(realpath "$4"))
+shift 4
+steps=("$@")
+[[ ${#steps[@]} -gt 0 ]] || steps=(show traffic failover rejoin unhealthy)
+
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+lab=$(mktemp -d /tmp/seesaw-lab.XXXXXX)
+segment=lab-seg
+net=100.115.222
+declare -A backend_ip=(
+  [admin-1]=163 [admin-2]=164 [admin-3]=165 [admin-4]=166
+  [user-1]=167 [user-2]=168 [user-3]=169
+)
+vips=(143 144 145 146)
+services=("143:443" "144:80" "144:443" "145:80" "145:443" "146:443")
+declare -A node_ip=([n1]=130 [n2]=131)
+
+step() { printf '\n== %s\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
+
+fail() {
+  printf '\nFAILED: %s\n' "$*" >&2
+  for node in n1 n2; do
+    for log in "$lab/$node"/log/*.INFO "$lab/$node"/watchdog.out; do
+      [[ -f $log ]] || continue
+      printf '\n--- %s (last 40 lines)\n' "${log#"$lab"/}" >&2
+      tail -n 40 "$log" >&2
+    done
+  done
+  exit 1
+}
+
+cleanup() {
+  set +e
+  for ns in $(ip netns list | awk '/^lab-/ {print $1}'); do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    ip netns del "$ns" 2>/dev/null
+  done
+  rm -rf "$lab"
+}
+trap cleanup EXIT
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${seconds}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+# cli NODE COMMAND: the seesaw shell of NODE, on its private engine socket.
+cli() {
+  ip netns exec "lab-$1" "$bin/seesaw_cli" -engine "$lab/$1/run/engine/engine.sock" -c "$2"
+}
+
+ha_state() { cli "$1" "show ha" 2>/dev/null | awk '/State:/ {print $2}'; }
+is_state() { [[ $(ha_state "$1") == "$2" ]]; }
+master_has_services() {
+  [[ $(ip netns exec "lab-$1" ipvsadm -Ln | grep -c '^TCP') -eq ${#services[@]} ]]
+}
+
+add_host() { # add_host NAME ADDRESS: a namespace with eth0 on the segment
+  local ns=lab-$1
+  ip netns add "$ns"
+  ip link add eth0 netns "$ns" type veth peer name "$1" netns "lab-seg"
+  ip -n lab-seg link set "$1" master br0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$2/25" dev eth0
+  ip -n "$ns" link set eth0 up
+}
+
+start_node() { # start_node NODE: seesaw_watchdog with the node's own files
+  local node=$1 dir=$lab/$1
+  mkdir -p "$dir/etc" "$dir/run" "$dir/log"
+  cp "${node_cfg[$node]}" "$dir/etc/seesaw.cfg"
+  cp "$cluster_file" "$dir/etc/cluster.pb"
+  cp "$repo/etc/watchdog.cfg" "$dir/etc/watchdog.cfg"
+  # A private mount namespace gives each node its own /etc/seesaw,
+  # /var/run/seesaw, /var/log/seesaw and /usr/local/seesaw.
+  ip netns exec "lab-$node" unshare --mount --propagation private bash -c "
+    mkdir -p /etc/seesaw /var/run/seesaw /var/log/seesaw /usr/local/seesaw
+    mount --bind '$dir/etc' /etc/seesaw
+    mount --bind '$dir/run' /var/run/seesaw
+    mount --bind '$dir/log' /var/log/seesaw
+    mount --bind '$bin' /usr/local/seesaw
+    exec /usr/local/seesaw/seesaw_watchdog -config /etc/seesaw/watchdog.cfg
+  " >"$dir/watchdog.out" 2>&1 &
+  echo $! >"$dir/watchdog.pid"
+}
+
+kill_node() { # kill_node NODE: dies as a crashed VM would
+  local node=$1
+  for pid in $(ip netns pids "lab-$node"); do kill -9 "$pid" 2>/dev/null || true; done
+  ip -n "lab-$node" link set ens192 down
+  ip -n "lab-$node" link set ens224 down
+}
+
+# ---------------------------------------------------------------------------
+step "kernel $(uname -r); segment $net.128/25 on a bridge"
+modprobe ip_vs 2>/dev/null || true
+ip netns add "$segment"
+ip -n "$segment" link add br0 type bridge
+ip -n "$segment" link set br0 up
+
+step "gateway $net.129 and client $net.150"
+add_host gw "$net.129"
+add_host client "$net.150"
+
+step "backends: VIPs on lo with ARP suppressed, /healthz on 10256, names on 80 and 443"
+cat >"$lab/backend.py" <<'PY'
+import http.server, os, sys, threading
+name, flag = sys.argv[1], sys.argv[2]
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        healthy = not os.path.exists(flag)
+        code = 200 if self.server.server_port != 10256 or healthy else 500
+        body = (name + "\n").encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+servers = [http.server.ThreadingHTTPServer(("", port), Handler) for port in (80, 443, 10256)]
+for server in servers[1:]:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+servers[0].serve_forever()
+PY
+for name in "${!backend_ip[@]}"; do
+  add_host "$name" "$net.${backend_ip[$name]}"
+  for vip in "${vips[@]}"; do ip -n "lab-$name" addr add "$net.$vip/32" dev lo; done
+  ip netns exec "lab-$name" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
+  ip netns exec "lab-$name" python3 "$lab/backend.py" "$name" "$lab/$name.unhealthy" &
+done
+
+step "nodes n1 ($net.130) and n2 ($net.131): ens192 and ens224 on the segment"
+for node in n1 n2; do
+  ns=lab-$node
+  ip netns add "$ns"
+  for nic in ens192 ens224; do
+    ip link add "$nic" netns "$ns" type veth peer name "$node-$nic" netns "$segment"
+    ip -n "$segment" link set "$node-$nic" master br0 up
+  done
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$net.${node_ip[$node]}/25" dev ens192
+  ip -n "$ns" link set ens192 up
+  ip -n "$ns" link set ens224 up
+  ip -n "$ns" route add default via "$net.129"
+done
+
+step "seesaw_watchdog on both nodes (it starts the ncc, engine, ha, healthcheck and ecu)"
+start_node n1
+wait_for 120 "n1 to become master" is_state n1 LEADER
+start_node n2
+wait_for 120 "n2 to become backup" is_state n2 BACKUP
+wait_for 120 "the master to program all ${#services[@]} services" master_has_services n1
+say "n1 is LEADER, n2 is BACKUP"
+
+want() { local s; for s in "${steps[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
+
+if want show; then
+  for node in n1 n2; do
+    for command in "show ha" "show vservers" "show vserver admin-control-plane"; do
+      step "$node: seesaw -c \"$command\""
+      cli "$node" "$command" || fail "$node: seesaw -c \"$command\" failed"
+    done
+  done
+  step "n1: ipvsadm -Ln"
+  ip netns exec lab-n1 ipvsadm -Ln
+fi
+
+# probe VIP:PORT: prints the name of the backend that answered.
+probe() {
+  ip netns exec lab-client python3 - "$1" <<'PY'
+import sys, urllib.request
+vip, port = sys.argv[1].split(":")
+with urllib.request.urlopen(f"http://{vip}:{port}/", timeout=1) as reply:
+    print(reply.read().decode().strip())
+PY
+}
+
+if want traffic; then
+  step "client: every VIP and port, ten connections each"
+  for service in "${services[@]}"; do
+    answers=$(for _ in $(seq 10); do probe "$net.$service" || echo FAILED; done | sort | uniq -c | xargs)
+    say "$net.$service -> $answers"
+    [[ $answers != *FAILED* ]] || fail "a connection to $net.$service failed"
+  done
+fi
+
+if want failover; then
+  step "failover: SIGKILL to n1's daemons and its links down, while the client connects"
+  cat >"$lab/prober.py" <<'PY'
+import socket, sys, time
+targets = [(t.split(":")[0], int(t.split(":")[1])) for t in sys.argv[1:]]
+while True:
+    for vip, port in targets:
+        start = time.time()
+        try:
+            with socket.create_connection((vip, port), timeout=0.3) as conn:
+                conn.settimeout(0.3)
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                ok = b" 200 " in conn.recv(64)
+        except OSError:
+            ok = False
+        print(f"{start:.3f} {vip}:{port} {1 if ok else 0}", flush=True)
+    time.sleep(0.05)
+PY
+  ip netns exec lab-client python3 "$lab/prober.py" "${services[@]/#/$net.}" >"$lab/probes.txt" &
+  prober=$!
+  sleep 3
+  killed_at=$(date +%s.%N)
+  kill_node n1
+  wait_for 60 "n2 to become master" is_state n2 LEADER
+  # Every service must answer again.
+  recovered() {
+    local service last
+    for service in "${services[@]}"; do
+      last=$(grep " $net.$service " "$lab/probes.txt" | tail -n 1)
+      [[ ${last##* } == 1 ]] || return 1
+    done
+  }
+  wait_for 60 "every VIP to answer through n2" recovered
+  sleep 1
+  kill "$prober"
+  outage=$(python3 - "$killed_at" "$lab/probes.txt" <<'PY'
+import sys
+killed = float(sys.argv[1])
+worst = 0.0
+first_ok = {}
+for line in open(sys.argv[2]):
+    stamp, target, ok = line.split()
+    stamp = float(stamp)
+    if stamp > killed and ok == "1" and target not in first_ok:
+        first_ok[target] = stamp
+print(f"{max(first_ok.values()) - killed:.2f}" if first_ok else "none")
+PY
+)
+  say "every VIP answered again through n2 ${outage} s after the kill"
+  echo "failover_seconds $outage" >"$lab/failover.txt"
+  [[ -n ${SEESAW_LAB_RESULTS:-} ]] && cp "$lab/failover.txt" "$SEESAW_LAB_RESULTS/"
+fi
+
+if want rejoin; then
+  step "n1 comes back and stays backup (no preemption)"
+  ip -n lab-n1 link set ens192 up
+  ip -n lab-n1 link set ens224 up
+  ip -n lab-n1 route replace default via "$net.129"
+  master=n2
+  is_state n2 LEADER || master=n1
+  start_node n1
+  if [[ $master == n2 ]]; then
+    wait_for 120 "n1 to rejoin as backup" is_state n1 BACKUP
+    sleep 5
+    is_state n2 LEADER || fail "n2 lost mastership when n1 came back"
+    say "n1 is BACKUP, n2 stays LEADER"
+  fi
+fi
+
+if want unhealthy; then
+  master=n1
+  is_state n2 LEADER && master=n2
+  step "admin-1 fails its health check; its destination leaves IPVS on $master"
+  touch "$lab/admin-1.unhealthy"
+  gone() { ! ip netns exec "lab-$master" ipvsadm -Ln | grep -q "$net.163:"; }
+  wait_for 60 "admin-1 to leave IPVS" gone
+  for _ in $(seq 20); do
+    answer=$(probe "$net.143:443" || echo FAILED)
+    [[ $answer != admin-1 && $answer != FAILED ]] || fail "the client reached $answer"
+  done
+  say "20 connections to $net.143:443, none reached admin-1"
+  rm "$lab/admin-1.unhealthy"
+  back() { ip netns exec "lab-$master" ipvsadm -Ln | grep -q "$net.163:"; }
+  wait_for 60 "admin-1 to return to IPVS" back
+  say "admin-1 is healthy again and back in IPVS"
+fi
+
+step "every step succeeded"
