@@ -616,3 +616,21 @@ async fn default_server_means_disk_reloads() {
     assert_eq!(options.config_server_port, 10255);
     assert_eq!(options.config_server_timeout, Duration::from_secs(20));
 }
+
+#[tokio::test]
+async fn reset_source_returns_to_default() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), &cluster_text(1, 1, None));
+    let notifier = start(options(dir.path(), 1)).await;
+    assert_eq!(notifier.handle.source(), Source::Server);
+
+    notifier.handle.set_source(Source::Disk);
+    wait_for_attempts(&notifier.handle, 2).await;
+    let previous = notifier.handle.reset_source();
+    let status = wait_for_attempts(&notifier.handle, 3).await;
+
+    assert_eq!(previous, Source::Disk);
+    assert_eq!(notifier.handle.source(), Source::Server);
+    assert_eq!(status.source, Source::Server);
+    assert_eq!(status.last_attempt.unwrap().source, Source::Server);
+}

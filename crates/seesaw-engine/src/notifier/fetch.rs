@@ -118,7 +118,7 @@ pub enum FetchError {
     NoServers,
     #[error("failed to load certificates from {path:?}: {reason}")]
     CaFile { path: PathBuf, reason: String },
-    /// Every server and address failed; one line per failure, in order.
+    /// Every server and address failed. Each failure is one line, in order.
     #[error("all config server requests failed: {}", .0.join("; "))]
     AllFailed(Vec<String>),
 }

@@ -86,7 +86,7 @@ pub struct NotifierOptions {
     /// whichever source that came from.
     pub source_after_start: Source,
     pub resolver: Arc<dyn Resolve>,
-    /// The peer hook; [`NotifierHandle::set_peer`] can supply it later.
+    /// The peer hook. [`NotifierHandle::set_peer`] can supply it later.
     pub peer: Option<Arc<dyn PeerConfigSource>>,
 }
 
@@ -170,7 +170,7 @@ pub enum ReloadError {
 
 /// A running notifier.
 pub struct Notifier {
-    /// Controls and inspects the notifier; clone it freely.
+    /// Controls and inspects the notifier. Clones share the notifier.
     pub handle: NotifierHandle,
     /// The configs to apply. The first is the one loaded at the start.
     /// The notifier waits while a notification is unread, so none is lost.
@@ -191,6 +191,8 @@ impl Notifier {
 /// The state the handles and the notifier task share.
 struct Shared {
     source: Mutex<Source>,
+    /// [`NotifierOptions::source_after_start`], for [`NotifierHandle::reset_source`].
+    default_source: Source,
     /// Shared with the loader, which reads it at each pull.
     peer: Arc<Mutex<Option<Arc<dyn PeerConfigSource>>>>,
     status: Mutex<NotifierStatus>,
@@ -212,8 +214,8 @@ pub struct NotifierHandle {
 }
 
 impl NotifierHandle {
-    /// Queues a reload from the current source. At most one reload waits;
-    /// a second one fails with [`ReloadError::AlreadyQueued`].
+    /// Queues a reload from the current source. At most one reload waits,
+    /// so a second one fails with [`ReloadError::AlreadyQueued`].
     pub fn reload(&self) -> Result<(), ReloadError> {
         self.reload.try_send(()).map_err(|error| match error {
             mpsc::error::TrySendError::Full(()) => ReloadError::AlreadyQueued,
@@ -236,6 +238,14 @@ impl NotifierHandle {
             tracing::warn!("reload failed after setting the config source to {source}: {error}");
         }
         previous
+    }
+
+    /// Sets the source back to the one reloads used after the start, and
+    /// queues a reload. Returns the previous source. Seesaw sets the
+    /// source to server on every HA transition, and the engine calls this
+    /// instead, so a node without config servers keeps reading cluster.pb.
+    pub fn reset_source(&self) -> Source {
+        self.set_source(self.shared.default_source)
     }
 
     /// Supplies the hook that fetches the peer's config, or removes it.

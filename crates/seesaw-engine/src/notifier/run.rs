@@ -137,6 +137,7 @@ pub(super) async fn start(options: NotifierOptions) -> Result<Notifier, Bootstra
     };
     let shared = Arc::new(Shared {
         source: Mutex::new(source),
+        default_source: source,
         peer: loader.peer.clone(),
         status: Mutex::new(status),
     });
@@ -472,7 +473,8 @@ impl Runner {
     }
 }
 
-/// Completes when the file watch reports a change; never without a watch.
+/// Completes when the file watch reports a change. Without a watch it
+/// never completes.
 async fn poll_watch(watch: &mut Option<(FileWatch, Interval)>) {
     let Some((file, interval)) = watch else {
         return std::future::pending().await;

@@ -38,7 +38,7 @@ impl Signature {
 #[derive(Debug)]
 pub(crate) struct FileWatch {
     path: PathBuf,
-    /// The signature at the last poll; `None` while the file is missing.
+    /// The signature at the last poll, or `None` while the file is missing.
     seen: Option<Signature>,
     /// Set when the signature changed and has not yet held for a poll.
     settling: bool,
