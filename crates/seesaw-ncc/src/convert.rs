@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use seesaw_ipc::proto;
 
+use crate::bgp::neighbors::{MessageCount, Neighbor};
 use crate::error::{NccError, Result};
 use crate::iptables::{Entry, Mode};
 use crate::ops::{LbConfig, VipKind};
@@ -129,6 +130,41 @@ pub fn entries(entries: &[proto::VserverEntry]) -> Result<Vec<Entry>> {
             })
         })
         .collect()
+}
+
+/// Converts a neighbour of `show ip bgp neighbors` for the API.
+pub fn bgp_neighbor_message(neighbor: &Neighbor) -> proto::BgpNeighbor {
+    let count = |count: MessageCount| {
+        Some(proto::BgpMessageCount {
+            sent: count.sent,
+            received: count.received,
+        })
+    };
+    let messages = &neighbor.messages;
+    proto::BgpNeighbor {
+        address: neighbor
+            .address
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        router_id: neighbor
+            .router_id
+            .map(|ip| ip.to_string())
+            .unwrap_or_default(),
+        asn: neighbor.asn,
+        description: neighbor.description.clone(),
+        state: neighbor.state.name().to_owned(),
+        uptime_seconds: neighbor.uptime.as_secs(),
+        messages: Some(proto::BgpMessageStats {
+            opens: count(messages.opens),
+            notifications: count(messages.notifications),
+            updates: count(messages.updates),
+            keepalives: count(messages.keepalives),
+            route_refresh: count(messages.route_refresh),
+            capability: count(messages.capability),
+            total: count(messages.total),
+        }),
+        interface: neighbor.interface.clone().unwrap_or_default(),
+    }
 }
 
 pub use seesaw_ipc::ipvs::{

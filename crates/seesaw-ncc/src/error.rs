@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::bgp::BgpError;
+
 /// An NCC operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NccError {
@@ -46,6 +48,14 @@ pub enum NccError {
         stderr: String,
     },
 
+    /// bgpd could not be reached or rejected a change.
+    #[error("failed to {action}: {source}")]
+    Bgp {
+        action: String,
+        #[source]
+        source: BgpError,
+    },
+
     /// The operation exists in the API but not yet in this NCC.
     #[error("{0}")]
     Unimplemented(String),
@@ -78,6 +88,12 @@ impl From<NccError> for tonic::Status {
             NccError::Ipvs { ref source, .. } if source.is_not_found() => {
                 tonic::Status::not_found(message)
             }
+            NccError::Bgp { ref source, .. } => match source {
+                BgpError::Connect { .. } => tonic::Status::unavailable(message),
+                BgpError::Timeout { .. } => tonic::Status::deadline_exceeded(message),
+                BgpError::NoInstance { .. } => tonic::Status::failed_precondition(message),
+                _ => tonic::Status::internal(message),
+            },
             _ => tonic::Status::internal(message),
         }
     }
@@ -88,5 +104,53 @@ pub fn netlink_errno(error: &rtnetlink::Error) -> Option<i32> {
     match error {
         rtnetlink::Error::NetlinkError(message) => message.code.map(|code| -code.get()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use super::*;
+
+    fn bgp_status(source: BgpError) -> tonic::Status {
+        NccError::Bgp {
+            action: "advertise VIP 192.0.2.1 over BGP".to_owned(),
+            source,
+        }
+        .into()
+    }
+
+    #[test]
+    fn bgp_errors_name_operation_and_map_codes() {
+        let path = std::path::PathBuf::from("/var/run/frr/bgpd.vty");
+        let status = bgp_status(BgpError::NoInstance { path: path.clone() });
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            status
+                .message()
+                .starts_with("failed to advertise VIP 192.0.2.1 over BGP: bgpd at /var/run/frr/bgpd.vty has no `router bgp <asn>`"),
+            "{}",
+            status.message()
+        );
+
+        let status = bgp_status(BgpError::Connect {
+            path: path.clone(),
+            source: io::ErrorKind::NotFound.into(),
+        });
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+
+        let status = bgp_status(BgpError::Rejected {
+            path,
+            command: "network 192.0.2.1/32".to_owned(),
+            status: 13,
+            output: "% Inconsistent address and mask".to_owned(),
+        });
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(
+            status
+                .message()
+                .contains("status 13 (configuration failed)")
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! ARP, iptables and sysctls), on behalf of the engine.
 
 pub mod arp;
+pub mod bgp;
 pub mod convert;
 pub mod error;
 pub mod iptables;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use seesaw_ipc::proto::ncc_server::NccServer;
 use seesaw_ipc::{SocketGuard, bind_unix_socket, prepare_run_directory};
+use seesaw_ncc::bgp::{self, Bgp};
 use seesaw_ncc::net::Net;
 use seesaw_ncc::ops::Ncc;
 use seesaw_ncc::service::NccService;
@@ -21,6 +22,10 @@ struct Flags {
     /// Unix socket the NCC serves the engine on.
     #[arg(long = "socket", default_value = "/var/run/seesaw/ncc/ncc.sock")]
     socket: String,
+
+    /// vty socket of the bgpd (FRR or Quagga) that advertises anycast VIPs.
+    #[arg(long = "bgpd_vty", default_value = bgp::DEFAULT_VTY_SOCKET)]
+    bgpd_vty: String,
 
     #[command(flatten)]
     glog: GlogFlags,
@@ -47,7 +52,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     };
-    match runtime.block_on(run(PathBuf::from(flags.socket))) {
+    let bgp = Bgp::new(flags.bgpd_vty);
+    match runtime.block_on(run(PathBuf::from(flags.socket), bgp)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");
@@ -56,7 +62,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(socket: PathBuf) -> Result<(), String> {
+async fn run(socket: PathBuf, bgp: Bgp) -> Result<(), String> {
     let ipvs = seesaw_ipvs::Ipvs::connect()
         .await
         .map_err(|error| format!("IPVS initialisation failed: {error}"))?;
@@ -87,7 +93,8 @@ async fn run(socket: PathBuf) -> Result<(), String> {
     let _socket_guard = SocketGuard::new(&socket);
     tracing::info!("serving on {}", socket.display());
 
-    let service = NccService::new(Arc::clone(&ncc), Arc::new(ipvs));
+    tracing::info!("driving bgpd through {}", bgp.socket().display());
+    let service = NccService::new(Arc::clone(&ncc), Arc::new(ipvs), Arc::new(bgp));
     let served = tonic::transport::Server::builder()
         .add_service(NccServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())

@@ -10,6 +10,7 @@ use seesaw_ipvs::{Ipvs, Request as IpvsRequest};
 use tokio::sync::Mutex;
 use tonic::{Request, Response, Status};
 
+use crate::bgp::{Bgp, BgpError};
 use crate::convert;
 use crate::error::{NccError, Result};
 use crate::net;
@@ -21,14 +22,16 @@ use crate::ops::Ncc;
 pub struct NccService {
     ncc: Arc<Ncc>,
     ipvs: Arc<Ipvs>,
+    bgp: Arc<Bgp>,
     network_lock: Mutex<()>,
 }
 
 impl NccService {
-    pub fn new(ncc: Arc<Ncc>, ipvs: Arc<Ipvs>) -> Self {
+    pub fn new(ncc: Arc<Ncc>, ipvs: Arc<Ipvs>, bgp: Arc<Bgp>) -> Self {
         Self {
             ncc,
             ipvs,
+            bgp,
             network_lock: Mutex::new(()),
         }
     }
@@ -49,10 +52,8 @@ fn ipvs_failed(action: String) -> impl FnOnce(seesaw_ipvs::Error) -> NccError {
     move |source| NccError::Ipvs { action, source }
 }
 
-fn bgp_unimplemented(call: &str) -> Status {
-    Status::unimplemented(format!(
-        "{call}: BGP is not implemented in this NCC yet; anycast VIPs are not announced"
-    ))
+fn bgp_failed(action: String) -> impl FnOnce(BgpError) -> NccError {
+    move |source| NccError::Bgp { action, source }
 }
 
 impl NccService {
@@ -559,35 +560,60 @@ impl ncc_server::Ncc for NccService {
         &self,
         _request: Request<proto::Empty>,
     ) -> std::result::Result<Response<proto::BgpConfigReply>, Status> {
-        Err(bgp_unimplemented("BgpConfig"))
+        let result = self
+            .bgp
+            .running_config()
+            .await
+            .map(|lines| proto::BgpConfigReply { lines })
+            .map_err(bgp_failed("read the bgpd running configuration".to_owned()));
+        reply("BgpConfig", result)
     }
 
     async fn bgp_neighbors(
         &self,
         _request: Request<proto::Empty>,
     ) -> std::result::Result<Response<proto::BgpNeighborsReply>, Status> {
-        Err(bgp_unimplemented("BgpNeighbors"))
+        let result = self
+            .bgp
+            .neighbors()
+            .await
+            .map(|neighbors| proto::BgpNeighborsReply {
+                neighbors: neighbors
+                    .iter()
+                    .map(convert::bgp_neighbor_message)
+                    .collect(),
+            })
+            .map_err(bgp_failed("list the BGP neighbors".to_owned()));
+        reply("BgpNeighbors", result)
     }
 
     async fn bgp_withdraw_all(
         &self,
         _request: Request<proto::Empty>,
     ) -> std::result::Result<Response<proto::Empty>, Status> {
-        Err(bgp_unimplemented("BgpWithdrawAll"))
+        let result = self
+            .bgp
+            .withdraw_all()
+            .await
+            .map(|_| proto::Empty {})
+            .map_err(bgp_failed("withdraw all BGP advertisements".to_owned()));
+        reply("BgpWithdrawAll", result)
     }
 
     async fn bgp_advertise_vip(
         &self,
-        _request: Request<proto::BgpVipRequest>,
+        request: Request<proto::BgpVipRequest>,
     ) -> std::result::Result<Response<proto::Empty>, Status> {
-        Err(bgp_unimplemented("BgpAdvertiseVip"))
+        let result = self.bgp_vip(request.get_ref(), true).await;
+        reply("BgpAdvertiseVip", result.map(|()| proto::Empty {}))
     }
 
     async fn bgp_withdraw_vip(
         &self,
-        _request: Request<proto::BgpVipRequest>,
+        request: Request<proto::BgpVipRequest>,
     ) -> std::result::Result<Response<proto::Empty>, Status> {
-        Err(bgp_unimplemented("BgpWithdrawVip"))
+        let result = self.bgp_vip(request.get_ref(), false).await;
+        reply("BgpWithdrawVip", result.map(|()| proto::Empty {}))
     }
 
     async fn get_state(
@@ -600,6 +626,22 @@ impl ncc_server::Ncc for NccService {
 }
 
 impl NccService {
+    /// Advertises the VIP of `request` over BGP, or withdraws it.
+    async fn bgp_vip(&self, request: &proto::BgpVipRequest, advertise: bool) -> Result<()> {
+        let vip = convert::required_ip(&request.address, "address")?;
+        let result = if advertise {
+            self.bgp.advertise(vip).await
+        } else {
+            self.bgp.withdraw(vip).await
+        };
+        let action = if advertise {
+            format!("advertise VIP {vip} over BGP")
+        } else {
+            format!("withdraw VIP {vip} from BGP")
+        };
+        result.map_err(bgp_failed(action))
+    }
+
     async fn vserver_rules(&self, request: &proto::VserverRulesRequest, add: bool) -> Result<()> {
         let lb = convert::lb_config(request.lb.as_ref())?;
         let address = convert::required_ip(&request.address, "address")?;

@@ -11,6 +11,8 @@
 //! Every check reads the kernel's own view (`ip`, `iptables-save`,
 //! `ipvsadm`) or sends real packets.
 
+mod frr;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -160,8 +162,13 @@ impl Lab {
         self.exec(role, &format!("ip link set {link} up"));
     }
 
-    /// Starts seesaw_ncc in the load balancer's namespace.
+    /// Starts seesaw_ncc in the load balancer's namespace, with a bgpd
+    /// vty socket next to its own socket, where no bgpd listens.
     fn start_ncc(&self, socket: &std::path::Path) -> Daemon {
+        self.start_ncc_with_bgpd(socket, &socket.with_file_name("bgpd.vty"))
+    }
+
+    fn start_ncc_with_bgpd(&self, socket: &std::path::Path, bgpd_vty: &std::path::Path) -> Daemon {
         let child = Command::new("ip")
             .args([
                 "netns",
@@ -172,6 +179,8 @@ impl Lab {
                 "-socket",
             ])
             .arg(socket)
+            .arg("-bgpd_vty")
+            .arg(bgpd_vty)
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
             .spawn()
@@ -636,11 +645,19 @@ async fn kernel_ncc_lb_vip_and_services() {
         .await
         .expect_err("a VIP outside every network");
     assert!(error.message().contains("172.16.9.9"), "{error:?}");
+    // Without bgpd, a BGP call fails and the daemon keeps serving.
     let bgp = ncc
         .bgp_withdraw_all(proto::Empty {})
         .await
-        .expect_err("BGP is a stub");
-    assert_eq!(bgp.code(), tonic::Code::Unimplemented);
+        .expect_err("no bgpd runs");
+    assert_eq!(bgp.code(), tonic::Code::Unavailable, "{bgp:?}");
+    assert!(
+        bgp.message().starts_with(
+            "failed to withdraw all BGP advertisements: failed to connect to bgpd at "
+        ),
+        "{bgp:?}"
+    );
+    assert!(bgp.message().contains("bgpd.vty"), "{bgp:?}");
 
     let status = daemon.stop();
     assert!(status.success(), "seesaw_ncc exited with {status}");
@@ -1524,5 +1541,172 @@ async fn kernel_ncc_dsr_and_tun_check_paths() {
         .await
         .expect("DeleteVip");
     drop(servers);
+    assert!(daemon.stop().success());
+}
+
+/// Checks the BGP calls over gRPC. The load balancer's bgpd (AS 64512) peers
+/// with a router bgpd (AS 64513) on the bridge address of the switch
+/// namespace; the router's BGP table, read with vtysh, shows what the NCC
+/// advertised.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and runs FRR's bgpd"]
+async fn kernel_ncc_bgp_calls() {
+    require_lab();
+    if !frr::frr_installed("kernel_ncc_bgp_calls") {
+        return;
+    }
+    let lab = Lab::new("nccG");
+    let run_dir = tempfile::tempdir().unwrap();
+    let node_dir = run_dir.path().join("node");
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc_with_bgpd(&socket, &node_dir.join("bgpd.vty"));
+    let mut ncc = client(&socket).await;
+
+    // The engine's start: the LB interface first, then the anycast VIP on
+    // dummy0. The BGP session starts after InitLbInterface: before it,
+    // eth1 (on the same bridge as eth0) also replies to ARP requests for
+    // the node address, and the router would keep eth1's old MAC.
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    let anycast = "192.168.255.1";
+    ncc.add_vip(vip_request(anycast, proto::VipType::Anycast))
+        .await
+        .expect("AddVip anycast");
+
+    let router_peer = frr::Peer {
+        address: GATEWAY,
+        asn: 64513,
+        description: "router",
+    };
+    let node_peer = frr::Peer {
+        address: NODE,
+        asn: 64512,
+        description: "",
+    };
+    let router_config = frr::bgpd_config("router", 64513, GATEWAY, &[node_peer], &[]);
+    let router = frr::Bgpd::start(
+        &lab.ns("sw"),
+        &run_dir.path().join("router"),
+        &router_config,
+    );
+    let node_config = frr::bgpd_config("lb", 64512, NODE, &[router_peer], &[]);
+    let node = frr::Bgpd::start(&lab.ns("lb"), &node_dir, &node_config);
+
+    let deadline = tokio::time::Instant::now() + frr::START_TIMEOUT;
+    let router_neighbor = loop {
+        let reply = ncc
+            .bgp_neighbors(proto::Empty {})
+            .await
+            .expect("BgpNeighbors")
+            .into_inner();
+        if let Some(neighbor) = reply.neighbors.iter().find(|n| n.state == "Established") {
+            break neighbor.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no Established neighbour: {reply:?}\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(router_neighbor.address, GATEWAY);
+    assert_eq!(router_neighbor.asn, 64513);
+    assert_eq!(router_neighbor.router_id, GATEWAY);
+    assert_eq!(router_neighbor.description, "router");
+    let messages = router_neighbor.messages.expect("message counts");
+    assert!(messages.opens.expect("opens").received >= 1, "{messages:?}");
+
+    let request = proto::BgpVipRequest {
+        address: anycast.to_owned(),
+    };
+    for _ in 0..2 {
+        ncc.bgp_advertise_vip(request.clone())
+            .await
+            .expect("BgpAdvertiseVip");
+    }
+    let prefix = "192.168.255.1/32";
+    assert!(
+        frr::wait_for(frr::ROUTE_TIMEOUT, || router.has_route("ipv4", prefix)),
+        "router lacks {prefix}:\n{}\n{}\nnode:\n{}\n{}\nrouter {}\nnode {}",
+        router.vtysh("show bgp ipv4 unicast"),
+        router.vtysh("show bgp summary"),
+        node.vtysh("show bgp ipv4 unicast"),
+        lab.exec("lb", "ss -tn"),
+        router.log(),
+        node.log()
+    );
+    let config = ncc
+        .bgp_config(proto::Empty {})
+        .await
+        .expect("BgpConfig")
+        .into_inner();
+    assert!(
+        config.lines.contains(&"router bgp 64512".to_owned()),
+        "{config:?}"
+    );
+    assert!(
+        config.lines.contains(&format!("  network {prefix}")),
+        "{config:?}"
+    );
+
+    for _ in 0..2 {
+        ncc.bgp_withdraw_vip(request.clone())
+            .await
+            .expect("BgpWithdrawVip");
+    }
+    assert!(
+        frr::wait_for(frr::ROUTE_TIMEOUT, || !router.has_route("ipv4", prefix)),
+        "router still has {prefix}"
+    );
+
+    for address in ["192.168.255.2", "2015:cafe:ffff::2"] {
+        ncc.bgp_advertise_vip(proto::BgpVipRequest {
+            address: address.to_owned(),
+        })
+        .await
+        .expect("BgpAdvertiseVip");
+    }
+    assert!(frr::wait_for(frr::ROUTE_TIMEOUT, || {
+        router.has_route("ipv4", "192.168.255.2/32")
+            && router.has_route("ipv6", "2015:cafe:ffff::2/128")
+    }));
+    ncc.bgp_withdraw_all(proto::Empty {})
+        .await
+        .expect("BgpWithdrawAll");
+    assert!(frr::wait_for(frr::ROUTE_TIMEOUT, || {
+        !router.has_route("ipv4", "192.168.255.2/32")
+            && !router.has_route("ipv6", "2015:cafe:ffff::2/128")
+    }));
+
+    let invalid = ncc
+        .bgp_advertise_vip(proto::BgpVipRequest {
+            address: "192.168.255.300".to_owned(),
+        })
+        .await
+        .expect_err("an invalid address");
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument, "{invalid:?}");
+    assert!(invalid.message().contains("192.168.255.300"), "{invalid:?}");
+
+    // bgpd stops: the calls fail, naming the operation, and the NCC stays.
+    drop(node);
+    let error = ncc
+        .bgp_advertise_vip(request.clone())
+        .await
+        .expect_err("bgpd stopped");
+    assert_eq!(error.code(), tonic::Code::Unavailable, "{error:?}");
+    assert!(
+        error
+            .message()
+            .starts_with("failed to advertise VIP 192.168.255.1 over BGP: "),
+        "{error:?}"
+    );
+    ncc.get_default_route(proto::Empty {})
+        .await
+        .expect("GetDefaultRoute after the BGP failure");
+
+    ncc.delete_vip(vip_request(anycast, proto::VipType::Anycast))
+        .await
+        .expect("DeleteVip anycast");
     assert!(daemon.stop().success());
 }
