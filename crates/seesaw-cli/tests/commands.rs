@@ -326,6 +326,20 @@ fn missing_engine_fails_to_connect() {
 }
 
 #[test]
+fn arguments_after_flags_are_rejected() {
+    let home = tempfile::tempdir().unwrap();
+
+    let output = run_cli(&["show", "ha"], home.path());
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unexpected argument 'show'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn config_check_needs_no_engine() {
     let home = tempfile::tempdir().unwrap();
     let cluster = repo_file("etc/cluster.pb.example");

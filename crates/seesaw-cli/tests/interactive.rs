@@ -6,6 +6,7 @@ mod support;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +42,9 @@ impl Terminal {
             .env("TZ", "UTC")
             .env("TERM", "xterm")
             .env("HOME", home)
+            // Ctrl-Z stops the shell's process group, which must not be
+            // the test's.
+            .process_group(0)
             .stdin(slave_io(&slave))
             .stdout(slave_io(&slave))
             .stderr(slave_io(&slave))
@@ -288,6 +292,38 @@ fn ctrl_c_and_sigterm_exit_cleanly() {
     term.expect(&prompt());
     let pid = nix::unistd::Pid::from_raw(term.child.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(term.wait(), Some(0));
+}
+
+/// Returns the state letter of a process from /proc: `T` when stopped.
+fn process_state(pid: u32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state follows the command name, which is in brackets.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .unwrap_or('?')
+}
+
+#[test]
+fn ctrl_z_suspends_and_resumes() {
+    let engine = RunningEngine::start(gke_master());
+    let home = tempfile::tempdir().unwrap();
+    let mut term = Terminal::start(&engine, home.path());
+    term.expect(&prompt());
+
+    term.type_keys("show no\x1a");
+    let start = Instant::now();
+    while process_state(term.child.id()) != 'T' {
+        assert!(start.elapsed() < DEADLINE, "the shell did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(term.child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+
+    // The line is still there: finishing it runs the command.
+    term.type_keys("des\r");
+    term.expect("Nodes\n[1] node.100.115.222.130. enabled\n");
+    term.type_keys("\x04");
     assert_eq!(term.wait(), Some(0));
 }
 
