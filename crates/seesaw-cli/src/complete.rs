@@ -318,35 +318,35 @@ mod tests {
 
     #[test]
     fn question_lists_next_words() {
-        let shown = help("show ", &mut vservers);
+        let listing = help("show ", &mut vservers);
 
-        assert_eq!(shown.lines[0], " bgp");
-        assert_eq!(shown.lines.len(), 9);
-        assert_eq!(shown.line, "show ");
+        assert_eq!(listing.lines[0], " bgp");
+        assert_eq!(listing.lines.len(), 9);
+        assert_eq!(listing.line, "show ");
     }
 
     #[test]
     fn question_lists_ambiguous_matches() {
-        let shown = help("s v", &mut vservers);
+        let listing = help("s v", &mut vservers);
 
-        assert_eq!(shown.lines, [" version", " vlans", " vservers"]);
-        assert_eq!(shown.line, "show v");
+        assert_eq!(listing.lines, [" version", " vlans", " vservers"]);
+        assert_eq!(listing.line, "show v");
     }
 
     #[test]
     fn question_on_unknown_word() {
-        let shown = help("frob", &mut vservers);
+        let listing = help("frob", &mut vservers);
 
-        assert_eq!(shown.lines, ["Unknown command."]);
-        assert_eq!(shown.line, "frob");
+        assert_eq!(listing.lines, ["Unknown command."]);
+        assert_eq!(listing.line, "frob");
     }
 
     #[test]
     fn question_lists_arguments() {
-        let shown = help("sh vs admin-c", &mut vservers);
+        let listing = help("sh vs admin-c", &mut vservers);
 
-        assert_eq!(shown.lines, [" admin-control-plane"]);
-        assert_eq!(shown.line, "show vservers admin-c");
+        assert_eq!(listing.lines, [" admin-control-plane"]);
+        assert_eq!(listing.line, "show vservers admin-c");
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl From<tonic::Status> for EngineError {
 
 pub type EngineResult<T> = Result<T, EngineError>;
 
-/// The engine as the shell sees it.
+/// The engine calls of the shell.
 pub trait Engine {
     fn cluster_status(&mut self) -> EngineResult<ClusterStatusReply>;
     fn config_status(&mut self) -> EngineResult<ConfigStatusReply>;

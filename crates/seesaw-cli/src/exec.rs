@@ -15,7 +15,7 @@ use crate::render::{self, Clock};
 use crate::select;
 use crate::tree::{Action, Found, OverrideTarget, find_command};
 
-/// How show commands print.
+/// The output format of show commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     #[default]
@@ -38,11 +38,11 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Where `config check` looks when it is given no file.
+/// The files `config check` reads when it is given none.
 pub const DEFAULT_CLUSTER_FILE: &str = "/etc/seesaw/cluster.pb";
 pub const DEFAULT_NODE_CONFIG_FILE: &str = "/etc/seesaw/seesaw.cfg";
 
-/// What running a line produced.
+/// The result of running one line.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// The command's output, printed in any case.

@@ -3,10 +3,10 @@
 //! explains the fields. Fields are only ever added, so scripts keep
 //! working across versions.
 //!
-//! Conventions: times are RFC 3339 in UTC, or null for "never";
-//! durations are whole milliseconds in fields ending in `_ms`; addresses
-//! are text, with the prefix length for a host's network
-//! (`192.0.2.1/24`), or null when not configured.
+//! Times are RFC 3339 in UTC, or null for "never". Durations are whole
+//! milliseconds in fields ending in `_ms`. Addresses are text, with the
+//! prefix length for a host's network (`192.0.2.1/24`), or null when not
+//! configured.
 
 use seesaw_ipc::engine_proto::{
     BgpNeighbor, ClusterStatusReply, ConfigStatusReply, HaStatus, Host, IpvsStats, Node, Service,
@@ -80,8 +80,8 @@ pub struct ConfigStatusJson {
     pub last_update: Option<String>,
     pub attributes: Vec<AttributeJson>,
     pub warnings: Vec<String>,
-    /// Where the config in force came from: `disk`, `peer` or `server`;
-    /// empty when the engine does not say.
+    /// Where the config in force came from: `disk`, `peer` or `server`, or
+    /// empty when the engine does not report it.
     pub source: String,
     pub source_detail: String,
     pub last_attempt: Option<String>,
@@ -475,7 +475,7 @@ pub struct VersionJson {
 /// Serializes `value` as pretty-printed JSON with a final newline.
 pub fn to_text<T: Serialize>(value: &T) -> String {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_else(|error| {
-        // Serializing these plain structs cannot fail; say so if it does.
+        // Serializing these plain structs cannot fail, but report it if it does.
         format!("{{\"error\": \"cannot serialize the output: {error}\"}}")
     });
     text.push('\n');

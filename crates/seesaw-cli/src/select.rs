@@ -1,6 +1,6 @@
-//! Which nodes, VLANs, neighbors, vservers, destinations and backends a
-//! show command's argument selects, and in which order they are listed.
-//! The text and the JSON output share these rules.
+//! Selection and order of the nodes, VLANs, neighbors, vservers,
+//! destinations and backends that a show command lists. The text and the
+//! JSON output share these rules.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};

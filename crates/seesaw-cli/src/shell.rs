@@ -34,7 +34,7 @@ use crate::render::Clock;
 
 /// The file under the home directory that keeps the history.
 pub const HISTORY_FILE: &str = ".seesaw_history";
-/// The most history entries kept.
+/// The maximum number of history entries kept.
 pub const HISTORY_SIZE: usize = 1000;
 
 type SharedEngine = Rc<RefCell<Box<dyn Engine>>>;
@@ -160,11 +160,11 @@ pub fn run(engine: Box<dyn Engine>, format: Format) -> i32 {
         if let Some(pos) = question {
             let mut engine = engine.borrow_mut();
             let mut names = |kind| engine_names(engine.as_mut(), kind);
-            let shown = help(&line[..pos.min(line.len())], &mut names);
-            for text in &shown.lines {
+            let listing = help(&line[..pos.min(line.len())], &mut names);
+            for text in &listing.lines {
                 println!("{text}");
             }
-            initial = shown.line;
+            initial = listing.line;
             continue;
         }
 

@@ -7,8 +7,8 @@
 
 use crate::OverrideState;
 
-/// What a leaf command does. The shell runs it with the words that follow
-/// it on the line as arguments.
+/// The operation of a leaf command. The shell runs it with the words that
+/// follow it on the line as arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     ConfigCheck,
@@ -30,7 +30,7 @@ pub enum Action {
     ShowWarnings,
 }
 
-/// What an override command applies to.
+/// The kind of object an override command applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OverrideTarget {
     Backend,
@@ -48,7 +48,7 @@ impl OverrideTarget {
     }
 }
 
-/// What the arguments of a leaf name, for completion.
+/// The kind of name a leaf takes as its argument, for completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArgKind {
     None,
@@ -163,7 +163,8 @@ static OVERRIDE_BACKEND_STATE: [Command; 3] = override_states(OverrideTarget::Ba
 static OVERRIDE_DESTINATION_STATE: [Command; 3] = override_states(OverrideTarget::Destination);
 static OVERRIDE_VSERVER_STATE: [Command; 3] = override_states(OverrideTarget::Vserver);
 
-/// The `default`, `disabled` and `enabled` leaves under `override <target> state`.
+/// Returns the `default`, `disabled` and `enabled` leaves under
+/// `override <target> state`.
 const fn override_states(target: OverrideTarget) -> [Command; 3] {
     [
         leaf("default", Action::Override(target, OverrideState::Default)),

@@ -1,6 +1,6 @@
 //! The shell against the original's recorded output: the GKE pair's
 //! master and backup, each command run as `seesaw -c "<command>"`
-//! against a fake engine that holds what the original's engine held.
+//! against a fake engine that returns the state the original's engine had.
 //! Standard output, standard error and the exit status must match,
 //! except for the time elapsed in `show ha`, which depends on the clock.
 

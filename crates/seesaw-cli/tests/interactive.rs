@@ -65,8 +65,8 @@ impl Terminal {
                     break;
                 }
                 let chunk = &buffer[..n];
-                // The line editor asks where the cursor is; a terminal
-                // answers with its row and column.
+                // The line editor requests the cursor position, and a
+                // terminal replies with its row and column.
                 if chunk.windows(4).any(|w| w == b"\x1b[6n") {
                     let _ = answer.write_all(b"\x1b[1;1R");
                 }

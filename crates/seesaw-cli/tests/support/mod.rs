@@ -355,7 +355,7 @@ pub fn run_cli(args: &[&str], home: &Path) -> Output {
         .unwrap()
 }
 
-/// The directory of the golden outputs of the original shell.
+/// Returns the directory of the original shell's golden outputs.
 pub fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/go-seesaw/cli")
 }
@@ -530,23 +530,18 @@ fn service(config: &model::Vserver, vip: std::net::IpAddr, entry: &model::Vserve
     }
 }
 
-/// The GKE pair's cluster as node .130 (the master) loads it.
+/// Loads the GKE pair's cluster as the master, node .130, reads it. The
+/// fixtures are copies of the files the golden outputs were recorded with.
 pub fn gke_cluster() -> Cluster {
-    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cases/gke-manual");
     let fixtures = repo_file("crates/seesaw-config/tests/fixtures");
-    let (cluster, node) = if cases.join("cluster.pb").exists() {
-        (cases.join("cluster.pb"), cases.join("seesaw.cfg"))
-    } else {
-        (
-            fixtures.join("cluster/gke-manual.pb"),
-            fixtures.join("ini/gke-manual-seesaw.cfg"),
-        )
-    };
-    load_cluster(&cluster, &node)
+    load_cluster(
+        &fixtures.join("cluster/gke-manual.pb"),
+        &fixtures.join("ini/gke-manual-seesaw.cfg"),
+    )
 }
 
-/// What the original's engine on the GKE master held when the golden
-/// outputs were recorded.
+/// Returns the state of the original's engine on the GKE master when the
+/// golden outputs were recorded.
 pub fn gke_master() -> FakeState {
     let mut state = state_from_cluster(&gke_cluster());
     // The golden files show no config metadata and the config server as
@@ -565,7 +560,7 @@ pub fn gke_master() -> FakeState {
     state
 }
 
-/// The same for the GKE backup.
+/// Returns the state of the original's engine on the GKE backup.
 pub fn gke_backup() -> FakeState {
     let mut state = gke_master();
     state.ha = HaStatus {
@@ -580,8 +575,8 @@ pub fn gke_backup() -> FakeState {
     state
 }
 
-/// The full example cluster of etc/, with state that exercises every
-/// branch of the output: a BGP neighbor, a vserver disabled by an
+/// Returns the full example cluster of etc/, with state that exercises
+/// every branch of the output: a BGP neighbor, a vserver disabled by an
 /// override, and an unhealthy destination.
 pub fn example() -> FakeState {
     let cluster = load_cluster(
