@@ -142,8 +142,12 @@ pub fn run(engine: Box<dyn Engine>, format: Format) -> i32 {
     );
     let history = history_path();
     if let Some(path) = &history {
-        // A missing file is the normal case on first use.
-        let _ = editor.load_history(path);
+        match editor.load_history(path) {
+            Ok(()) => {}
+            // A missing file is the normal case on first use.
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("cannot read the history from {}: {e}", path.display()),
+        }
     }
 
     let mut initial = String::new();
