@@ -17,17 +17,9 @@ use crate::daemon::{BoxError, CheckSource, ResultSink};
 use crate::status::{Notification, State};
 use crate::target::Mode;
 
-/// Connection limits for the engine's socket: one attempt per call, which
-/// the daemon's loops retry, and the original's 10 s for the dial and the
-/// whole call.
-fn client_options() -> ClientOptions {
-    ClientOptions {
-        connect_attempts: 1,
-        connect_timeout: Duration::from_secs(10),
-        call_timeout: Duration::from_secs(10),
-        ..ClientOptions::default()
-    }
-}
+/// The limit on the dial and on the whole of each call to the engine, as
+/// the original has it. The daemon's loops retry a call that fails.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failed call to the engine at `path`.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +46,7 @@ impl EngineSource {
     pub fn new(path: &Path) -> EngineSource {
         EngineSource {
             path: path.to_path_buf(),
-            client: connect_engine_lazy(path, &client_options()),
+            client: connect_engine_lazy(path, &ClientOptions::single_attempt(CALL_TIMEOUT)),
             rejected: HashMap::new(),
         }
     }
@@ -170,7 +162,7 @@ impl EngineSink {
     pub fn new(path: &Path) -> EngineSink {
         EngineSink {
             path: path.to_path_buf(),
-            client: connect_engine_lazy(path, &client_options()),
+            client: connect_engine_lazy(path, &ClientOptions::single_attempt(CALL_TIMEOUT)),
         }
     }
 }

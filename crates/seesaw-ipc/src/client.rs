@@ -45,6 +45,19 @@ impl Default for ClientOptions {
     }
 }
 
+impl ClientOptions {
+    /// Returns options for a caller that retries on its own: one
+    /// connection attempt, and `limit` for the dial and for each call.
+    pub fn single_attempt(limit: Duration) -> Self {
+        Self {
+            connect_attempts: 1,
+            connect_timeout: limit,
+            call_timeout: limit,
+            ..Self::default()
+        }
+    }
+}
+
 /// A daemon could not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error("failed to connect to the {daemon} at {path} after {attempts} attempts: {source}")]
