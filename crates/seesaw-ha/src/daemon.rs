@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, error, info, warn};
 
-use crate::engine::{Engine, HaConfig};
+use crate::engine::{Engine, EngineRequest, HaConfig};
 use crate::net::{PacketError, ReceivedPacket, SetupError, VrrpSockets};
 
 /// The settings that come from flags in every mode.
@@ -44,63 +44,122 @@ const REPEAT_LOG_PERIOD: Duration = Duration::from_secs(10);
 
 /// Runs the node until a signal stops it. Returns `Ok` after a graceful
 /// shutdown, when the caller exits 0.
+///
+/// A new VRID or address from the engine needs new sockets, so the node
+/// steps down and starts a new instance. A new priority or enabled flag
+/// applies to the running instance.
 pub async fn run<E: Engine>(engine: &mut E, settings: Settings) -> Result<(), RunError> {
-    let config = wait_for_config(engine, settings.init_config_retry_delay).await;
-    let sockets = VrrpSockets::open(config.local_addr, config.remote_addr)?;
+    let mut signals = Signals::install()?;
+    let Some(mut config) =
+        wait_for_config(engine, settings.init_config_retry_delay, &mut signals).await
+    else {
+        return Ok(());
+    };
 
-    let mut terminate = install_signal(SignalKind::terminate(), "SIGTERM")?;
-    let mut interrupt = install_signal(SignalKind::interrupt(), "SIGINT")?;
-    let mut quit = install_signal(SignalKind::quit(), "SIGQUIT")?;
+    loop {
+        let sockets = VrrpSockets::open(config.local_addr, config.remote_addr)?;
+        let mut node = Node::new(config, settings);
+        info!(
+            "started vrid={} local={} peer={} priority={} advert_interval={} preempt={}",
+            config.vrid,
+            config.local_addr,
+            config.remote_addr,
+            config.priority,
+            settings.advert_interval,
+            settings.preempt
+        );
+        node.handle(engine, &sockets, Event::Start, Cause::Start);
 
-    let mut node = Node::new(config, settings);
-    info!(
-        "started vrid={} local={} peer={} priority={} advert_interval={} preempt={}",
-        config.vrid,
-        config.local_addr,
-        config.remote_addr,
-        config.priority,
-        settings.advert_interval,
-        settings.preempt
-    );
-    node.handle(engine, &sockets, Event::Start, Cause::Start);
+        let outcome = node.run(engine, &sockets, &mut signals).await;
+        info!(
+            "stopped vrid={} state={}",
+            config.vrid,
+            node.instance.state()
+        );
+        let Outcome::Restart(new) = outcome else {
+            engine.flush().await;
+            return Ok(());
+        };
+        drop(sockets);
 
-    while !node.is_stopped() {
-        let deadline = node.next_deadline();
-        tokio::select! {
-            // Signals first, so a busy socket cannot delay a shutdown.
-            biased;
-            _ = terminate.recv() => node.shutdown(engine, &sockets, "SIGTERM"),
-            _ = interrupt.recv() => node.shutdown(engine, &sockets, "SIGINT"),
-            _ = quit.recv() => node.shutdown(engine, &sockets, "SIGQUIT"),
-            packets = sockets.receive() => node.deliver(engine, &sockets, packets),
-            _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
-                // An advert that arrived by the deadline goes in before the
-                // expiry, and may re-arm or cancel the timer.
-                let packets = sockets.drain();
-                node.deliver(engine, &sockets, packets);
-                node.fire_due_timers(engine, &sockets);
+        config = if new.enabled {
+            new
+        } else {
+            match wait_for_config(engine, settings.init_config_retry_delay, &mut signals).await {
+                Some(config) => config,
+                None => return Ok(()),
             }
-        }
+        };
     }
-
-    info!(
-        "stopped vrid={} state={}",
-        config.vrid,
-        node.instance.state()
-    );
-    Ok(())
 }
 
 /// Fetches the configuration, retrying until the engine returns one with
-/// the node enabled.
-async fn wait_for_config<E: Engine>(engine: &mut E, retry_delay: Duration) -> HaConfig {
+/// the node enabled. Returns `None` when a signal arrives first.
+async fn wait_for_config<E: Engine>(
+    engine: &mut E,
+    retry_delay: Duration,
+    signals: &mut Signals,
+) -> Option<HaConfig> {
+    let mut repeats = RepeatLimiter::default();
     loop {
-        match engine.ha_config().await {
-            Ok(config) if config.enabled => return config,
-            Ok(_) => info!("HA peering is disabled for this node; retrying in {retry_delay:?}"),
-            Err(error) => error!("{error}; retrying in {retry_delay:?}"),
+        match unless_signalled(signals, engine.ha_config()).await? {
+            Ok(config) if config.enabled => return Some(config),
+            Ok(_) => {
+                if let Some(suppressed) = repeats.allow("disabled") {
+                    info!(
+                        "HA peering is disabled for this node; retrying every {retry_delay:?}{}",
+                        suppressed_note(suppressed)
+                    );
+                }
+            }
+            Err(error) => {
+                if let Some(suppressed) = repeats.allow("config") {
+                    error!(
+                        "{error}; retrying every {retry_delay:?}{}",
+                        suppressed_note(suppressed)
+                    );
+                }
+            }
         }
-        tokio::time::sleep(retry_delay).await;
+        unless_signalled(signals, tokio::time::sleep(retry_delay)).await?;
+    }
+}
+
+/// Runs `work` to completion, or returns `None` if a signal arrives first.
+async fn unless_signalled<T>(signals: &mut Signals, work: impl Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        biased;
+        signal = signals.recv() => {
+            info!("{signal} received while waiting for the HA config; exiting");
+            None
+        }
+        value = work => Some(value),
+    }
+}
+
+/// The signals that stop the daemon gracefully.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals, RunError> {
+        Ok(Signals {
+            terminate: install_signal(SignalKind::terminate(), "SIGTERM")?,
+            interrupt: install_signal(SignalKind::interrupt(), "SIGINT")?,
+            quit: install_signal(SignalKind::quit(), "SIGQUIT")?,
+        })
+    }
+
+    /// Waits for the next signal and returns its name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.quit.recv() => "SIGQUIT",
+        }
     }
 }
 
@@ -119,6 +178,14 @@ fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365)
 }
 
+/// The end of a running instance.
+enum Outcome {
+    /// Stopped for good (SHUTDOWN or ERROR).
+    Stopped,
+    /// Stepped down for a configuration that needs new sockets.
+    Restart(HaConfig),
+}
+
 /// The reason for an event, as the state-change log line shows it.
 #[derive(Debug, Clone)]
 enum Cause {
@@ -127,6 +194,8 @@ enum Cause {
     MasterDownTimer,
     Signal(&'static str),
     AdvertTimer,
+    Failover,
+    ConfigChanged,
 }
 
 impl fmt::Display for Cause {
@@ -139,6 +208,8 @@ impl fmt::Display for Cause {
             Cause::MasterDownTimer => f.write_str("master-down timer expired"),
             Cause::Signal(name) => write!(f, "{name} received"),
             Cause::AdvertTimer => f.write_str("advert timer expired"),
+            Cause::Failover => f.write_str("failover requested by the engine"),
+            Cause::ConfigChanged => f.write_str("HA config changed"),
         }
     }
 }
@@ -173,6 +244,91 @@ impl Node {
 
     fn is_stopped(&self) -> bool {
         matches!(self.instance.state(), HaState::Shutdown | HaState::Error)
+    }
+
+    /// Runs the instance until it stops or the engine's configuration
+    /// needs a new one.
+    async fn run<E: Engine>(
+        &mut self,
+        engine: &mut E,
+        sockets: &VrrpSockets,
+        signals: &mut Signals,
+    ) -> Outcome {
+        while !self.is_stopped() {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                // Signals first, so a busy socket cannot delay a shutdown.
+                biased;
+                signal = signals.recv() => self.shutdown(engine, sockets, signal),
+                packets = sockets.receive() => self.deliver(engine, sockets, packets),
+                _ = sleep_until(deadline.unwrap_or_else(far_future)), if deadline.is_some() => {
+                    // An advert that arrived by the deadline goes in before the
+                    // expiry, and may re-arm or cancel the timer.
+                    let packets = sockets.drain();
+                    self.deliver(engine, sockets, packets);
+                    self.fire_due_timers(engine, sockets);
+                }
+                request = engine.next_request() => match request {
+                    EngineRequest::Failover => {
+                        info!(
+                            "failover requested by the engine vrid={} state={}",
+                            self.config.vrid,
+                            self.instance.state()
+                        );
+                        self.handle(engine, sockets, Event::FailoverRequested, Cause::Failover);
+                    }
+                    EngineRequest::ConfigChanged(new) => {
+                        if self.reconfigure(engine, sockets, new) {
+                            return Outcome::Restart(new);
+                        }
+                    }
+                },
+            }
+        }
+        Outcome::Stopped
+    }
+
+    /// Applies a new configuration from the engine. Returns true when it
+    /// needs a new instance, after stepping down from this one.
+    fn reconfigure<E: Engine>(
+        &mut self,
+        engine: &mut E,
+        sockets: &VrrpSockets,
+        new: HaConfig,
+    ) -> bool {
+        let old = self.config;
+        if new == old {
+            return false;
+        }
+        info!(
+            "HA config changed vrid={}: enabled={} local={} peer={} priority={} vrid={}",
+            old.vrid, new.enabled, new.local_addr, new.remote_addr, new.priority, new.vrid
+        );
+
+        if old.needs_restart_for(&new) {
+            info!("restarting the VRRP instance for the new VRID or address");
+            if self.instance.state() != HaState::Disabled {
+                self.handle(engine, sockets, Event::Disable, Cause::ConfigChanged);
+            }
+            return true;
+        }
+
+        self.config = new;
+        if new.priority != old.priority {
+            let running = self.instance.config();
+            let event = Event::ConfigChanged {
+                priority: new.priority,
+                advert_interval: running.advert_interval,
+                preempt: running.preempt,
+            };
+            self.handle(engine, sockets, event, Cause::ConfigChanged);
+        }
+        if old.enabled && !new.enabled {
+            self.handle(engine, sockets, Event::Disable, Cause::ConfigChanged);
+        } else if !old.enabled && new.enabled {
+            self.handle(engine, sockets, Event::Start, Cause::ConfigChanged);
+        }
+        false
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -303,6 +459,7 @@ impl Node {
                 }
             }
         }
+        engine.update_status(self.instance.state(), self.instance.counters());
     }
 
     fn deadline_mut(&mut self, timer: Timer) -> &mut Option<Instant> {

@@ -2,6 +2,7 @@
 
 mod daemon;
 mod engine;
+mod ipc;
 mod net;
 
 use std::net::IpAddr;
@@ -13,28 +14,31 @@ use clap::Parser;
 use seesaw_runtime::flags::GoBool;
 use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags};
 use seesaw_vrrp::AdvertInterval;
-use tracing::error;
+use tracing::{error, info};
 
 use crate::daemon::Settings;
 use crate::engine::{HaConfig, TestMode};
+use crate::ipc::{IpcEngine, IpcSettings};
 
 /// Decides which node of the pair is master, speaking VRRPv3 to the peer.
 #[derive(Parser, Debug)]
 #[command(name = "seesaw_ha")]
 struct Flags {
     /// Engine socket to fetch the HA configuration from and report state to.
-    #[arg(long = "engine", default_value = "/var/run/seesaw/engine/engine.sock")]
+    #[arg(long = "engine", default_value = seesaw_ipc::DEFAULT_ENGINE_SOCKET)]
     engine: String,
 
     /// Period between HA configuration re-reads (Go duration).
     #[arg(long = "config_check_interval", default_value = "15s")]
     config_check_interval: String,
 
-    /// Consecutive failed configuration reads tolerated.
+    /// Failed configuration re-reads in a row after which they are logged
+    /// as errors; re-reads are retried regardless.
     #[arg(long = "config_check_max_failures", default_value_t = 15)]
     config_check_max_failures: u32,
 
-    /// Pause between failed configuration reads (Go duration).
+    /// Pause after a failed configuration re-read, doubling after each
+    /// further failure up to 10s (Go duration).
     #[arg(long = "config_check_retry_delay", default_value = "2s")]
     config_check_retry_delay: String,
 
@@ -54,11 +58,13 @@ struct Flags {
     #[arg(long = "status_report_interval", default_value = "3s")]
     status_report_interval: String,
 
-    /// Consecutive failed state reports tolerated.
+    /// Failed state reports in a row after which they are logged as errors;
+    /// reports are retried regardless.
     #[arg(long = "status_report_max_failures", default_value_t = 15)]
     status_report_max_failures: u32,
 
-    /// Pause between failed state reports (Go duration).
+    /// Pause after a failed state report, doubling after each further
+    /// failure up to 10s (Go duration).
     #[arg(long = "status_report_retry_delay", default_value = "2s")]
     status_report_retry_delay: String,
 
@@ -82,9 +88,9 @@ struct Flags {
     #[arg(long = "vrid", default_value_t = 100)]
     vrid: u32,
 
-    /// Write the state to this file on every change (seesaw-rs only, not
-    /// in Seesaw v2). Lines of key=value: state, vrid, transitions,
-    /// adverts_sent, adverts_received.
+    /// Write the state to this file on every change, in both modes
+    /// (seesaw-rs only, not in Seesaw v2). Lines of key=value: state, vrid,
+    /// transitions, adverts_sent, adverts_received.
     #[arg(long = "status_file")]
     status_file: Option<PathBuf>,
 
@@ -96,7 +102,7 @@ fn main() {
     let flags: Flags = parse_go_flags(std::env::args());
     logging::init("seesaw_ha", &flags.glog);
 
-    let (mut engine, settings) = match configure(&flags) {
+    let (mode, settings) = match configure(&flags) {
         Ok(configured) => configured,
         Err(message) => {
             error!("{message}");
@@ -114,18 +120,45 @@ fn main() {
             std::process::exit(EXIT_FATAL);
         }
     };
-    if let Err(error) = runtime.block_on(daemon::run(&mut engine, settings)) {
+    let result = runtime.block_on(async {
+        match mode {
+            Mode::Test(mut engine) => daemon::run(&mut engine, settings).await,
+            Mode::Engine {
+                path,
+                settings: ipc_settings,
+                status_file,
+            } => {
+                info!("using the engine at {}", path.display());
+                let mut engine = IpcEngine::start(&path, ipc_settings, status_file);
+                daemon::run(&mut engine, settings).await
+            }
+        }
+    });
+    if let Err(error) = result {
         error!("{error}");
         std::process::exit(EXIT_FATAL);
     }
 }
 
-/// Checks the flags and returns the engine and the settings, or the error
+/// The source of the configuration.
+#[derive(Debug)]
+enum Mode {
+    /// `-test_mode`: from the flags.
+    Test(TestMode),
+    /// From the engine listening on `path`.
+    Engine {
+        path: PathBuf,
+        settings: IpcSettings,
+        status_file: Option<PathBuf>,
+    },
+}
+
+/// Checks the flags and returns the mode and the settings, or the error
 /// message to exit with.
-fn configure(flags: &Flags) -> Result<(TestMode, Settings), String> {
+fn configure(flags: &Flags) -> Result<(Mode, Settings), String> {
     let advert_interval = parse_interval(&flags.master_advert_interval)?;
     let init_config_retry_delay =
-        parse_duration("init_config_retry_delay", &flags.init_config_retry_delay)?;
+        parse_positive_duration("init_config_retry_delay", &flags.init_config_retry_delay)?;
     let settings = Settings {
         advert_interval,
         preempt: flags.preempt.0,
@@ -133,13 +166,32 @@ fn configure(flags: &Flags) -> Result<(TestMode, Settings), String> {
     };
 
     if !flags.test_mode.0 {
-        // TODO: the engine client (gRPC over the -engine Unix socket)
-        // implements engine::Engine; until it exists only test mode runs.
-        return Err(format!(
-            "the engine IPC is not implemented yet in seesaw-rs, so seesaw_ha cannot use -engine={}; \
-             run with -test_mode -local_addr=ADDRESS",
-            flags.engine
-        ));
+        let ipc = IpcSettings {
+            config_check_interval: parse_positive_duration(
+                "config_check_interval",
+                &flags.config_check_interval,
+            )?,
+            config_check_retry_delay: parse_positive_duration(
+                "config_check_retry_delay",
+                &flags.config_check_retry_delay,
+            )?,
+            config_check_max_failures: flags.config_check_max_failures,
+            status_report_interval: parse_positive_duration(
+                "status_report_interval",
+                &flags.status_report_interval,
+            )?,
+            status_report_retry_delay: parse_positive_duration(
+                "status_report_retry_delay",
+                &flags.status_report_retry_delay,
+            )?,
+            status_report_max_failures: flags.status_report_max_failures,
+        };
+        let mode = Mode::Engine {
+            path: PathBuf::from(&flags.engine),
+            settings: ipc,
+            status_file: flags.status_file.clone(),
+        };
+        return Ok((mode, settings));
     }
 
     let local_addr: IpAddr = flags.local_addr.parse().map_err(|_| {
@@ -166,13 +218,22 @@ fn configure(flags: &Flags) -> Result<(TestMode, Settings), String> {
         priority: parse_u8("priority", flags.priority)?,
         vrid: parse_u8("vrid", flags.vrid)?,
     };
-    Ok((TestMode::new(config, flags.status_file.clone()), settings))
+    let engine = TestMode::new(config, flags.status_file.clone());
+    Ok((Mode::Test(engine), settings))
 }
 
 fn parse_duration(name: &str, value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|error| {
         format!("invalid -{name} {value:?}: {error}; use a duration such as 500ms")
     })
+}
+
+fn parse_positive_duration(name: &str, value: &str) -> Result<Duration, String> {
+    let duration = parse_duration(name, value)?;
+    if duration.is_zero() {
+        return Err(format!("invalid -{name} {value:?}: it must be positive"));
+    }
+    Ok(duration)
 }
 
 fn parse_interval(value: &str) -> Result<AdvertInterval, String> {
@@ -235,9 +296,23 @@ mod tests {
     }
 
     #[test]
-    fn engine_mode_not_implemented() {
-        let flags: Flags = Flags::parse_from(["seesaw_ha"]);
+    fn engine_mode_by_default() {
+        let flags: Flags = Flags::parse_from(["seesaw_ha", "--status_report_interval=1s"]);
+        let (mode, _) = configure(&flags).unwrap();
+        let Mode::Engine { path, settings, .. } = mode else {
+            panic!("not in engine mode");
+        };
+        assert_eq!(path, PathBuf::from("/var/run/seesaw/engine/engine.sock"));
+        assert_eq!(settings.config_check_interval, Duration::from_secs(15));
+        assert_eq!(settings.status_report_interval, Duration::from_secs(1));
+        assert_eq!(settings.status_report_retry_delay, Duration::from_secs(2));
+        assert_eq!(settings.config_check_max_failures, 15);
+    }
+
+    #[test]
+    fn zero_report_interval_rejected() {
+        let flags: Flags = Flags::parse_from(["seesaw_ha", "--status_report_interval=0s"]);
         let error = configure(&flags).unwrap_err();
-        assert!(error.contains("-test_mode"), "{error}");
+        assert!(error.contains("must be positive"), "{error}");
     }
 }

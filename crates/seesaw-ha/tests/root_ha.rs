@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use seesaw_vrrp::packet::IPV6_MULTICAST_GROUP;
 use seesaw_vrrp::{AdvertInterval, Advertisement, Endpoints};
-use support::{HaNode, HaOptions, Lab, ipv4, wait_for};
+use support::{HaNode, HaOptions, Lab, assert_log_contains, ipv4, wait_for};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_seesaw_ha");
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -49,15 +49,6 @@ fn assert_steady(nodes: &[&HaNode], period: Duration) {
         assert_eq!(now, before, "states changed during steady state");
         thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn assert_log_contains(node: &HaNode, text: &str) {
-    let log = node.log();
-    assert!(
-        log.contains(text),
-        "log of node {} lacks {text:?}:\n{log}",
-        node.index
-    );
 }
 
 #[test]

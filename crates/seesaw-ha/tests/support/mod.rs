@@ -154,6 +154,14 @@ impl Lab {
         pid
     }
 
+    /// Returns whether the child `pid` has not exited.
+    pub fn is_running(&mut self, pid: u32) -> bool {
+        self.children
+            .iter_mut()
+            .find(|child| child.id() == pid)
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Sends `signal` to the child `pid` and waits for it to exit.
     pub fn stop(&mut self, pid: u32, signal: i32) -> ExitStatus {
         let position = self
@@ -287,24 +295,50 @@ impl Lab {
         } else {
             ipv4(index).into()
         };
-        let status_file = self.path(&format!("ha{index}.status"));
-        let log_file = self.path(&format!("ha{index}.log"));
-        let _ = fs::remove_file(&status_file);
-        // The tests read the log from standard error, where glog writes
-        // only ERROR lines by default.
         let mut args = vec![
-            "-logtostderr".to_string(),
             "-test_mode".to_string(),
             format!("-local_addr={local}"),
             format!("-remote_addr={}", options.remote),
             format!("-priority={}", options.priority),
             format!("-vrid={}", options.vrid),
             format!("-master_advert_interval={}", options.interval),
-            format!("-status_file={}", status_file.display()),
         ];
         if options.preempt {
             args.push("-preempt".to_string());
         }
+        self.spawn_ha(binary, index, args)
+    }
+
+    /// Starts seesaw_ha in member `index` in engine mode, with the engine
+    /// socket `engine` and short engine intervals: config checks every 1 s,
+    /// status reports every 500 ms, and retries from 200 ms with errors
+    /// logged after 2 failures. Writes `ha<index>.status` and appends to
+    /// `ha<index>.log`.
+    pub fn start_ha_with_engine(&mut self, binary: &str, index: usize, engine: &Path) -> HaNode {
+        let args = vec![
+            format!("-engine={}", engine.display()),
+            "-init_config_retry_delay=200ms".to_string(),
+            "-config_check_interval=1s".to_string(),
+            "-config_check_retry_delay=200ms".to_string(),
+            "-config_check_max_failures=2".to_string(),
+            "-status_report_interval=500ms".to_string(),
+            "-status_report_retry_delay=200ms".to_string(),
+            "-status_report_max_failures=2".to_string(),
+        ];
+        self.spawn_ha(binary, index, args)
+    }
+
+    /// Starts seesaw_ha in member `index` with `args`, logging to standard
+    /// error, with the status file `ha<index>.status` and the log
+    /// `ha<index>.log`.
+    fn spawn_ha(&mut self, binary: &str, index: usize, mut args: Vec<String>) -> HaNode {
+        let status_file = self.path(&format!("ha{index}.status"));
+        let log_file = self.path(&format!("ha{index}.log"));
+        let _ = fs::remove_file(&status_file);
+        // The tests read the log from standard error, where glog writes
+        // only ERROR lines by default.
+        args.push("-logtostderr".to_string());
+        args.push(format!("-status_file={}", status_file.display()));
         let pid = self.spawn(index, binary, &args, &log_file);
         HaNode {
             index,
@@ -342,4 +376,14 @@ impl HaNode {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_file).unwrap_or_default()
     }
+}
+
+/// Panics with the log of `node` unless it contains `text`.
+pub fn assert_log_contains(node: &HaNode, text: &str) {
+    let log = node.log();
+    assert!(
+        log.contains(text),
+        "log of node {} lacks {text:?}:\n{log}",
+        node.index
+    );
 }
