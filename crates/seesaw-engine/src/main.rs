@@ -102,6 +102,7 @@ async fn serve(flags: &Flags) -> Result<(), String> {
         cluster_file: PathBuf::from(&flags.cluster),
         socket: PathBuf::from(&flags.socket),
         groups,
+        adjust_notifier: None,
     };
     daemon::run(options, ncc, shutdown_signal(), |_| {}).await
 }

@@ -9,11 +9,16 @@ use seesaw_config::node_config::NodeConfig;
 use seesaw_engine::daemon::access::AccessGroups;
 use seesaw_engine::daemon::fake_ncc::FakeNcc;
 use seesaw_engine::daemon::{self, Options, Running};
+use seesaw_engine::notifier::{NotifierOptions, Source};
 use seesaw_ipc::engine_proto as api;
 use seesaw_ipc::{ClientOptions, EngineClient, connect_engine};
+use std::sync::Arc;
 use tokio::sync::oneshot;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../seesaw-config/tests/fixtures");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../seesaw-config/tests/fixtures"
+);
 
 /// A running engine on a temporary socket.
 struct Harness {
@@ -40,6 +45,12 @@ impl Harness {
             cluster_file: cluster.clone(),
             socket: socket.clone(),
             groups: AccessGroups::default(),
+            // The sample names a config server; these tests read the disk
+            // only and never ask DNS or the network.
+            adjust_notifier: Some(Arc::new(|options: &mut NotifierOptions| {
+                options.config_servers = Vec::new();
+                options.source_after_start = Source::Disk;
+            })),
         };
         let (stop, stopped) = oneshot::channel();
         let (ready, running) = oneshot::channel();
@@ -123,13 +134,21 @@ async fn serves_the_gke_cluster_once_backends_are_healthy() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.settled().await;
-    assert!(engine.ncc.state().lb_initialised, "the LB interface was set up");
+    assert!(
+        engine.ncc.state().lb_initialised,
+        "the LB interface was set up"
+    );
     assert!(
         engine.ncc.state().services.is_empty(),
         "no service before any check passed"
     );
 
-    let ha = engine.client.ha_config(api::Empty {}).await.unwrap().into_inner();
+    let ha = engine
+        .client
+        .ha_config(api::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(ha.local_addr, "100.115.222.130");
     assert_eq!(ha.remote_addr, "224.0.0.18");
     assert_eq!(ha.vrid, 128);
@@ -168,9 +187,17 @@ async fn serves_the_gke_cluster_once_backends_are_healthy() {
         .await
         .unwrap();
     engine.settled().await;
-    assert!(engine.ncc.state().lb_up, "master brings the LB interface up");
+    assert!(
+        engine.ncc.state().lb_up,
+        "master brings the LB interface up"
+    );
 
-    let list = engine.client.vservers(api::Empty {}).await.unwrap().into_inner();
+    let list = engine
+        .client
+        .vservers(api::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
     let control = list
         .vservers
         .iter()
@@ -193,10 +220,18 @@ async fn an_unchanged_reload_changes_nothing_and_a_bad_config_keeps_the_last_goo
     engine.client.config_reload(api::Empty {}).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     engine.settled().await;
-    assert_eq!(engine.ncc.state().changes, before, "unchanged reload sends nothing");
+    assert_eq!(
+        engine.ncc.state().changes,
+        before,
+        "unchanged reload sends nothing"
+    );
 
     let good = std::fs::read_to_string(&engine.cluster).unwrap();
-    std::fs::write(&engine.cluster, good.replacen("vserver: <", "vserver: < oops", 1)).unwrap();
+    std::fs::write(
+        &engine.cluster,
+        good.replacen("vserver: <", "vserver: < oops", 1),
+    )
+    .unwrap();
     engine.client.config_reload(api::Empty {}).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -262,7 +297,10 @@ async fn overrides_and_failures_take_effect() {
         .await
         .unwrap();
     engine.settled().await;
-    assert!(engine.ncc.state().services.len() < with_all, "the vserver's services left");
+    assert!(
+        engine.ncc.state().services.len() < with_all,
+        "the vserver's services left"
+    );
 
     engine
         .client
@@ -278,7 +316,10 @@ async fn overrides_and_failures_take_effect() {
     // A failing NCC is retried until it works again.
     engine.ncc.state().fail_next = 2;
     engine.report_all(api::CheckState::Unhealthy).await;
-    assert!(engine.ncc.state().services.is_empty(), "unhealthy backends leave");
+    assert!(
+        engine.ncc.state().services.is_empty(),
+        "unhealthy backends leave"
+    );
     assert!(engine.running.worker.failures.load(Ordering::Relaxed) >= 1);
 
     engine.stop().await;
@@ -297,12 +338,22 @@ async fn failover_reaches_seesaw_ha_through_the_next_update() {
     };
     engine.client.ha_update(leader.clone()).await.unwrap();
     engine.client.failover(api::Empty {}).await.unwrap();
-    let reply = engine.client.ha_update(leader.clone()).await.unwrap().into_inner();
+    let reply = engine
+        .client
+        .ha_update(leader.clone())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(reply.failover_requested);
     let reply = engine.client.ha_update(leader).await.unwrap().into_inner();
     assert!(!reply.failover_requested, "the request is consumed once");
 
-    let status = engine.client.ha_status_get(api::Empty {}).await.unwrap().into_inner();
+    let status = engine
+        .client
+        .ha_status_get(api::Empty {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(status.state(), api::HaState::Leader);
     engine.stop().await;
 }

@@ -52,7 +52,9 @@ fail() {
 
 cleanup() {
   set +e
-  for ns in $(ip netns list | awk '/^lab-/ {print $1}'); do
+  # Host tools reached through /etc/alternatives (awk, iptables) are not
+  # there in the guest, so only coreutils, grep and sed are used.
+  for ns in $(ip netns list | cut -d' ' -f1 | grep '^lab-'); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     ip netns del "$ns" 2>/dev/null
   done
@@ -76,7 +78,7 @@ cli() {
   ip netns exec "lab-$1" "$bin/seesaw_cli" -engine "$lab/$1/run/engine/engine.sock" -c "$2"
 }
 
-ha_state() { cli "$1" "show ha" 2>/dev/null | awk '/State:/ {print $2}'; }
+ha_state() { cli "$1" "show ha" 2>/dev/null | sed -n 's/^ *State: *\([A-Z]*\).*/\1/p'; }
 is_state() { [[ $(ha_state "$1") == "$2" ]]; }
 master_has_services() {
   [[ $(ip netns exec "lab-$1" ipvsadm -Ln | grep -c '^TCP') -eq ${#services[@]} ]]
@@ -101,7 +103,10 @@ start_node() { # start_node NODE: seesaw_watchdog with the node's own files
   # A private mount namespace gives each node its own /etc/seesaw,
   # /var/run/seesaw, /var/log/seesaw and /usr/local/seesaw.
   ip netns exec "lab-$node" unshare --mount --propagation private bash -c "
-    mkdir -p /etc/seesaw /var/run/seesaw /var/log/seesaw /usr/local/seesaw
+    mkdir -p /etc/seesaw /var/run/seesaw /var/log/seesaw
+    # /usr is read-only in the lab: a tmpfs makes room for the mount point.
+    mount -t tmpfs lab-local /usr/local
+    mkdir /usr/local/seesaw
     mount --bind '$dir/etc' /etc/seesaw
     mount --bind '$dir/run' /var/run/seesaw
     mount --bind '$dir/log' /var/log/seesaw

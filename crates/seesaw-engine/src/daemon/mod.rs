@@ -7,10 +7,10 @@
 //! - [`core`]: the state behind the API, one lock.
 //! - [`server`] and [`access`]: the gRPC service and who may call what.
 //! - [`snapshot`]: the state as API messages.
-//! - [`config_loop`]: reloads of the cluster config.
+//! - [`config_feed`]: the config notifier's output into the core.
 
 pub mod access;
-pub mod config_loop;
+pub mod config_feed;
 pub mod core;
 pub mod fake_ncc;
 pub mod ncc;
@@ -34,14 +34,18 @@ use self::access::AccessGroups;
 use self::core::Core;
 use self::ncc::{LbOperation, Ncc, Observed};
 use self::worker::{Target, WorkerStatus};
+use crate::notifier::{Notifier, NotifierOptions};
 
 /// What the daemon needs besides the NCC.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     pub node: NodeConfig,
     pub cluster_file: PathBuf,
     pub socket: PathBuf,
     pub groups: AccessGroups,
+    /// Changes to the notifier's options, for tests (a shorter interval,
+    /// a resolver that never asks DNS).
+    pub adjust_notifier: Option<Arc<dyn Fn(&mut NotifierOptions) + Send + Sync>>,
 }
 
 /// Handles to a running engine, for tests and benchmarks.
@@ -84,13 +88,18 @@ pub async fn run<N: Ncc>(
     started: impl FnOnce(Running),
 ) -> Result<(), String> {
     let node = options.node.clone();
-    let config = config_loop::DiskConfig::new(&node, options.cluster_file.clone());
-    let first = config.load().map_err(|errors| {
-        format!(
-            "failed to load any cluster config:\n  {}",
-            errors.join("\n  ")
-        )
-    })?;
+    let mut notifier_options = NotifierOptions::new(&node, options.cluster_file.clone());
+    if let Some(adjust) = &options.adjust_notifier {
+        adjust(&mut notifier_options);
+    }
+    let mut notifier = Notifier::start(notifier_options)
+        .await
+        .map_err(|error| error.to_string())?;
+    let first = notifier
+        .notifications
+        .recv()
+        .await
+        .ok_or("the config notifier stopped before the first config")?;
     tracing::info!("Seesaw Engine starting for {}", node.cluster_name);
 
     let mut observed: Observed =
@@ -110,7 +119,8 @@ pub async fn run<N: Ncc>(
 
     let (target_tx, target_rx) = watch::channel(Target::default());
     let mut core = Core::new(node.clone(), SystemTime::now(), target_tx);
-    core.start(first.cluster, first.info, &observed.state);
+    let info = config_feed::info(&first);
+    core.start(first.cluster, info, &observed.state);
     let core = Arc::new(Mutex::new(core));
     let status = Arc::new(WorkerStatus::default());
 
@@ -128,8 +138,8 @@ pub async fn run<N: Ncc>(
         core.clone(),
         node.engine.stats_interval,
     ));
-    let control = Arc::new(config.clone());
-    tasks.spawn(config.run(core.clone()));
+    let control = Arc::new(notifier.handle.clone());
+    tasks.spawn(config_feed::run(notifier.notifications, core.clone()));
 
     if let Err(error) = prepare_run_directory(&options.socket) {
         tracing::warn!(
@@ -153,6 +163,7 @@ pub async fn run<N: Ncc>(
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
     tasks.abort_all();
+    notifier.handle.shutdown();
     served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;
     tracing::info!("Shutdown complete");
     Ok(())

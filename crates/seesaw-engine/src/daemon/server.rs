@@ -18,6 +18,9 @@ pub trait ConfigControl: Send + Sync + 'static {
     /// Sets the source by name and reloads; returns the previous name.
     fn set_source(&self, name: &str) -> Result<String, String>;
     fn source(&self) -> String;
+    /// When the last attempt to load a config was made, and why it failed
+    /// (empty when it did not).
+    fn last_attempt(&self) -> (Option<std::time::SystemTime>, Vec<String>);
 }
 
 /// The service; clones share the state.
@@ -121,12 +124,14 @@ impl EngineApi for EngineService {
 
     async fn config_status(&self, request: Request<api::Empty>) -> Reply<api::ConfigStatusReply> {
         self.caller(&request).require_read("ConfigStatus")?;
+        let (last_attempt, last_errors) = self.config.last_attempt();
         let core = self.core();
         let cluster = core.cluster.as_ref().ok_or_else(not_loaded)?;
-        Ok(Response::new(snapshot::config_status(
-            Some(cluster),
-            &core.config,
-        )))
+        let mut info = core.config.clone();
+        info.source = self.config.source();
+        info.last_attempt = last_attempt;
+        info.last_errors = last_errors;
+        Ok(Response::new(snapshot::config_status(Some(cluster), &info)))
     }
 
     async fn ha_status_get(&self, request: Request<api::Empty>) -> Reply<api::HaStatus> {

@@ -3,8 +3,8 @@
 //!
 //! [`Notifier::start`] loads the first config (the peer when one is
 //! supplied, then the disk, then the config servers) and spawns a task
-//! that loads it again on `config reload`, every `config_interval`, and,
-//! while the source is disk, whenever cluster.pb changes. Each config that
+//! that loads it again on `config reload`, every `config_interval`, and
+//! from disk whenever cluster.pb changes, whatever the source. Each config that
 //! loads, passes every check and differs from the one in force is sent to
 //! the engine as a [`ClusterNotification`], whole: there is no limit on how
 //! many vservers one notification adds, changes or removes.

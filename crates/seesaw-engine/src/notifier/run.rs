@@ -359,9 +359,6 @@ impl Runner {
                 },
                 _ = self.interval.tick() => Trigger::Interval,
                 () = poll_watch(&mut self.watch) => {
-                    if *lock(&self.shared.source) != Source::Disk {
-                        continue;
-                    }
                     tracing::info!("{} changed", self.loader.options.cluster_file.display());
                     Trigger::FileChange
                 }
@@ -382,7 +379,13 @@ impl Runner {
     /// changed.
     async fn check(&mut self, trigger: Trigger) -> Flow {
         tracing::debug!("checking for config changes ({trigger:?})");
-        let mut source = *lock(&self.shared.source);
+        // An edit of cluster.pb is the operator's newest intent, whatever
+        // the source: it is loaded from disk. A config the notifier saved
+        // there itself loads as unchanged.
+        let mut source = match trigger {
+            Trigger::FileChange => Source::Disk,
+            _ => *lock(&self.shared.source),
+        };
         let mut pulled = self.loader.pull(source).await;
 
         if source == Source::Peer && pulled.is_err() {
