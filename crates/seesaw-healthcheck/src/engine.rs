@@ -109,7 +109,6 @@ pub fn check_spec(check: Healthcheck) -> Result<CheckSpec, String> {
         Ok(CheckMode::Tun) => Mode::Tun,
         Err(_) => return Err(format!("unknown mode {}", check.mode)),
     };
-    let proxy = parse_proxy(&check.proxy)?;
     Ok(CheckSpec {
         kind: check.r#type,
         ip,
@@ -124,23 +123,9 @@ pub fn check_spec(check: Healthcheck) -> Result<CheckSpec, String> {
         receive: check.receive,
         code,
         method: check.method,
-        proxy,
+        proxy: check.proxy,
         tls_verify: check.tls_verify,
     })
-}
-
-/// Reads the `proxy` field, which is text on the wire although cluster.pb's
-/// `Healthcheck.proxy` is a bool.
-// NOTE: a bool field in engine.proto would remove this parsing; the engine
-// sends "true" or "".
-fn parse_proxy(text: &str) -> Result<bool, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "" | "false" | "0" => Ok(false),
-        "true" | "1" => Ok(true),
-        _ => Err(format!(
-            "invalid proxy {text:?}: expected \"true\", \"false\" or empty"
-        )),
-    }
 }
 
 fn parse_address(field: &str, text: &str) -> Result<IpAddr, String> {
@@ -252,7 +237,7 @@ mod tests {
             mark: 65536,
             send: "/healthz".into(),
             code: 204,
-            proxy: "true".into(),
+            proxy: true,
             tls_verify: false,
             ..tcp_check()
         };
@@ -296,13 +281,6 @@ mod tests {
                     ..tcp_check()
                 },
                 "unknown mode 9",
-            ),
-            (
-                Healthcheck {
-                    proxy: "yes".into(),
-                    ..tcp_check()
-                },
-                "invalid proxy \"yes\"",
             ),
             (
                 Healthcheck {

@@ -101,11 +101,7 @@ pub fn healthcheck(probe: &Probe) -> api::Healthcheck {
         send: config.send.clone(),
         receive: config.receive.clone(),
         code: u32::try_from(config.code).unwrap_or(0),
-        proxy: if config.proxy {
-            "true".into()
-        } else {
-            String::new()
-        },
+        proxy: config.proxy,
         tls_verify: config.tls_verify,
     }
 }
