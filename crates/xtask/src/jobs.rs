@@ -73,6 +73,11 @@ pub fn run(
             let mut command = lab::vm_command(&shares, &["bash".into(), script.clone().into()]);
             let vm_timeout = LAB_BOOT_ALLOWANCE + timeout * jobs.len() as u64;
             command.env("SEESAW_LAB_TIMEOUT", vm_timeout.to_string());
+            // The pair scenario runs two nodes of five daemons, seven
+            // backends and a client in the guest.
+            if std::env::var_os("SEESAW_LAB_MEM").is_none() {
+                command.env("SEESAW_LAB_MEM", "1536");
+            }
             command.status()?
         }
     };
