@@ -10,7 +10,7 @@
 #   NODE_CFG  seesaw.cfg of node n1 (100.115.222.130)
 #   PEER_CFG  seesaw.cfg of node n2 (100.115.222.131)
 #   STEP      only these steps after the set-up (default: all):
-#             show traffic failover rejoin unhealthy
+#             show traffic restart reload bad-config failover rejoin unhealthy
 #
 # Each step checks its outcome and the script exits non-zero at the first
 # failure, printing the node logs that explain it.
@@ -21,7 +21,7 @@ cluster_file=$(realpath "$2")
 declare -A node_cfg=([n1]=$(realpath "$3") [n2]=$(realpath "$4"))
 shift 4
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(show traffic failover rejoin unhealthy)
+[[ ${#steps[@]} -gt 0 ]] || steps=(show traffic restart reload bad-config failover rejoin unhealthy)
 
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 lab=$(mktemp -d /tmp/seesaw-lab.XXXXXX)
@@ -217,6 +217,81 @@ if want traffic; then
     say "$net.$service -> $answers"
     [[ $answers != *FAILED* ]] || fail "a connection to $net.$service failed"
   done
+fi
+
+# ipvs_rules NODE: the IPVS services and destinations, without counters.
+ipvs_rules() { ip netns exec "lab-$1" ipvsadm -Sn | sort; }
+# vip_addresses NODE: the addresses on the LB interface.
+vip_addresses() { ip -n "lab-$1" -br addr show ens224; }
+# ncc_changes NODE: how many changes the engine has sent to its NCC.
+ncc_changes() { grep -c "changes to the NCC" "$lab/$1/log/seesaw_engine.INFO" || true; }
+# pid_of NODE PROGRAM
+pid_of() {
+  local pid
+  for pid in $(ip netns pids "lab-$1"); do
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] && echo "$pid"
+  done
+}
+
+if want restart; then
+  step "SIGKILL to n1's engine with a connection open; the watchdog restarts it"
+  before=$(ipvs_rules n1)
+  # A connection that stays open across the restart, then finishes its
+  # request: it must reach the same backend and get its answer.
+  cat >"$lab/held.py" <<'PY'
+import os, socket, sys, time
+conn = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+conn.sendall(b"GET / HTTP/1.0\r\n")
+open(sys.argv[3], "w").write("open\n")
+while not os.path.exists(sys.argv[4]):
+    time.sleep(0.1)
+conn.sendall(b"\r\n")
+conn.settimeout(10)
+reply = conn.recv(4096).decode()
+print(reply.splitlines()[0], reply.split("\r\n\r\n", 1)[1].strip())
+PY
+  ip netns exec lab-client python3 "$lab/held.py" "$net.143" 443 "$lab/held.open" "$lab/held.go" >"$lab/held.out" 2>&1 &
+  held=$!
+  wait_for 20 "the held connection to open" test -f "$lab/held.open"
+  engine=$(pid_of n1 seesaw_engine)
+  [[ -n $engine ]] || fail "no seesaw_engine runs on n1"
+  kill -9 "$engine"
+  restarted() { local pid; pid=$(pid_of n1 seesaw_engine); [[ -n $pid && $pid != "$engine" ]] && is_state n1 LEADER; }
+  wait_for 90 "the watchdog to restart n1's engine" restarted
+  sleep 5
+  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed across the engine restart"
+  say "engine pid $engine killed, $(pid_of n1 seesaw_engine) serving; IPVS unchanged"
+  touch "$lab/held.go"
+  wait "$held" || fail "the held connection failed: $(cat "$lab/held.out")"
+  grep -q "200 OK" "$lab/held.out" || fail "the held connection got: $(cat "$lab/held.out")"
+  say "the connection opened before the kill completed: $(cat "$lab/held.out")"
+fi
+
+if want reload; then
+  step "config reload of an unchanged cluster.pb on n1 changes nothing"
+  before=$(ipvs_rules n1)
+  addresses=$(vip_addresses n1)
+  sent=$(ncc_changes n1)
+  cli n1 "config reload" || fail "config reload failed"
+  sleep 5
+  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed on an unchanged reload"
+  [[ $(vip_addresses n1) == "$addresses" ]] || fail "the VIPs changed on an unchanged reload"
+  [[ $(ncc_changes n1) == "$sent" ]] || fail "the engine sent changes to the NCC on an unchanged reload"
+  say "no change sent to the NCC; IPVS and VIPs as before"
+fi
+
+if want bad-config; then
+  step "a broken cluster.pb on n1 is reported and the last good config stays"
+  before=$(ipvs_rules n1)
+  cp "$lab/n1/etc/cluster.pb" "$lab/cluster.pb.good"
+  printf 'vserver: <\n  name: "broken"\n' >>"$lab/n1/etc/cluster.pb"
+  reported() { cli n1 "config status -o json" | grep -q 'cluster.pb:'; }
+  wait_for 30 "the engine to report the broken file" reported
+  say "config status: $(cli n1 "config status -o json" | grep -o '"[^"]*cluster.pb:[^"]*"' | head -n 1)"
+  sleep 2
+  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed after a broken config"
+  cp "$lab/cluster.pb.good" "$lab/n1/etc/cluster.pb"
+  say "IPVS untouched; the good file is back"
 fi
 
 if want failover; then
