@@ -6,15 +6,24 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
-    let files = [proto_dir.join("ncc.proto"), proto_dir.join("engine.proto")];
-    for file in &files {
+    let ncc = proto_dir.join("ncc.proto");
+    let engine = proto_dir.join("engine.proto");
+    for file in [&ncc, &engine] {
         println!("cargo:rerun-if-changed={}", file.display());
     }
 
-    let descriptors = protox::compile(&files, [&proto_dir])?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(descriptors)?;
+        .compile_fds(protox::compile([&ncc], [&proto_dir])?)?;
+
+    // The engine's server trait gets a default for every method, which
+    // returns UNIMPLEMENTED, so that a method added to engine.proto does
+    // not break the build of the engine before the engine serves it.
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .generate_default_stubs(true)
+        .compile_fds(protox::compile([&engine], [&proto_dir])?)?;
     Ok(())
 }

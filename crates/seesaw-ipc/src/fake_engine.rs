@@ -1,7 +1,7 @@
-//! A fake engine for the tests of the engine's clients, `seesaw_ha` and
-//! `seesaw_healthcheck`. It serves `proto/engine.proto` on a Unix socket,
-//! returns the replies the test sets and records every call it receives.
-//! Built only with the `test-support` feature.
+//! A fake engine for the tests of the engine's clients, `seesaw_ha`,
+//! `seesaw_healthcheck` and `seesaw_ecu`. It serves `proto/engine.proto`
+//! on a Unix socket, returns the replies the test sets and records every
+//! call it receives. Built only with the `test-support` feature.
 //!
 //! [`FakeEngine::serve`] runs the server on a thread with its own tokio
 //! runtime, so synchronous tests can use it as well as async ones.
@@ -40,7 +40,29 @@ struct Shared {
     /// Whether the next `HaUpdate` reply requests a failover.
     failover_requested: bool,
     healthchecks: Vec<Healthcheck>,
+    /// The replies of the read calls; a reply left `None` makes its call
+    /// fail with `UNIMPLEMENTED`.
+    reads: Reads,
+    /// The error every control call fails with, after it is recorded;
+    /// `None` lets them succeed.
+    control_error: Option<(tonic::Code, String)>,
     calls: Calls,
+}
+
+/// The replies of the read calls the shell and the ECU make.
+#[derive(Clone, Debug, Default)]
+pub struct Reads {
+    pub cluster_status: Option<ClusterStatusReply>,
+    pub config_status: Option<ConfigStatusReply>,
+    pub ha_status: Option<HaStatus>,
+    pub bgp_neighbors: Option<BgpNeighborList>,
+    pub vlans: Option<VlanList>,
+    pub vservers: Option<VserverList>,
+    pub backends: Option<BackendList>,
+    pub check_status: Option<CheckStatusList>,
+    pub access_grants: Option<AccessGrantList>,
+    /// The `ConfigSource` reply's previous source.
+    pub config_source: Option<String>,
 }
 
 /// The calls a fake engine received, each kind in order of arrival.
@@ -51,6 +73,13 @@ pub struct Calls {
     pub ha_states: Vec<HaState>,
     pub healthchecks: usize,
     pub health_states: Vec<HealthStateBatch>,
+    pub failovers: usize,
+    pub config_reloads: usize,
+    /// The `source` of each `ConfigSource` call, empty for a read.
+    pub config_sources: Vec<String>,
+    pub vserver_overrides: Vec<VserverOverride>,
+    pub backend_overrides: Vec<BackendOverride>,
+    pub destination_overrides: Vec<DestinationOverride>,
 }
 
 impl Calls {
@@ -91,6 +120,18 @@ impl FakeEngine {
     /// Sets the `Healthchecks` reply.
     pub fn set_healthchecks(&self, checks: Vec<Healthcheck>) {
         self.lock().healthchecks = checks;
+    }
+
+    /// Sets the replies of the read calls.
+    pub fn set_reads(&self, reads: Reads) {
+        self.lock().reads = reads;
+    }
+
+    /// Makes every control call (failover, reload, config source,
+    /// overrides) fail with `code` and `message` after it is recorded;
+    /// `None` lets them succeed again.
+    pub fn set_control_error(&self, error: Option<(tonic::Code, &str)>) {
+        self.lock().control_error = error.map(|(code, message)| (code, message.to_string()));
     }
 
     /// Returns a copy of the calls received so far.
@@ -200,6 +241,34 @@ fn not_faked(call: &str) -> Status {
     Status::unimplemented(format!("the fake engine does not serve {call}"))
 }
 
+/// Returns the read reply `select` picks, or `UNIMPLEMENTED` when the test
+/// set none.
+fn read_reply<T: Clone>(
+    engine: &FakeEngine,
+    call: &str,
+    select: impl FnOnce(&Reads) -> &Option<T>,
+) -> Result<Response<T>, Status> {
+    let shared = engine.lock();
+    select(&shared.reads)
+        .clone()
+        .map(Response::new)
+        .ok_or_else(|| not_faked(call))
+}
+
+/// Records a control call with `record`, then returns the error the test
+/// set, or an empty reply.
+fn control_reply(
+    engine: &FakeEngine,
+    record: impl FnOnce(&mut Calls),
+) -> Result<Response<Empty>, Status> {
+    let mut shared = engine.lock();
+    record(&mut shared.calls);
+    match &shared.control_error {
+        Some((code, message)) => Err(Status::new(*code, message.clone())),
+        None => Ok(Response::new(Empty {})),
+    }
+}
+
 #[tonic::async_trait]
 impl Engine for FakeEngine {
     async fn ha_config(&self, _: Request<Empty>) -> Result<Response<HaConfigReply>, Status> {
@@ -248,70 +317,89 @@ impl Engine for FakeEngine {
         &self,
         _: Request<Empty>,
     ) -> Result<Response<ClusterStatusReply>, Status> {
-        Err(not_faked("ClusterStatus"))
+        read_reply(self, "ClusterStatus", |r| &r.cluster_status)
     }
 
     async fn config_status(
         &self,
         _: Request<Empty>,
     ) -> Result<Response<ConfigStatusReply>, Status> {
-        Err(not_faked("ConfigStatus"))
+        read_reply(self, "ConfigStatus", |r| &r.config_status)
     }
 
     async fn ha_status_get(&self, _: Request<Empty>) -> Result<Response<HaStatus>, Status> {
-        Err(not_faked("HaStatusGet"))
+        read_reply(self, "HaStatusGet", |r| &r.ha_status)
     }
 
     async fn bgp_neighbors(&self, _: Request<Empty>) -> Result<Response<BgpNeighborList>, Status> {
-        Err(not_faked("BgpNeighbors"))
+        read_reply(self, "BgpNeighbors", |r| &r.bgp_neighbors)
     }
 
     async fn vlans(&self, _: Request<Empty>) -> Result<Response<VlanList>, Status> {
-        Err(not_faked("Vlans"))
+        read_reply(self, "Vlans", |r| &r.vlans)
     }
 
     async fn vservers(&self, _: Request<Empty>) -> Result<Response<VserverList>, Status> {
-        Err(not_faked("Vservers"))
+        read_reply(self, "Vservers", |r| &r.vservers)
     }
 
     async fn backends(&self, _: Request<Empty>) -> Result<Response<BackendList>, Status> {
-        Err(not_faked("Backends"))
+        read_reply(self, "Backends", |r| &r.backends)
     }
 
     async fn config_reload(&self, _: Request<Empty>) -> Result<Response<Empty>, Status> {
-        Err(not_faked("ConfigReload"))
+        control_reply(self, |calls| calls.config_reloads += 1)
     }
 
     async fn config_source(
         &self,
-        _: Request<ConfigSourceRequest>,
+        request: Request<ConfigSourceRequest>,
     ) -> Result<Response<ConfigSourceReply>, Status> {
-        Err(not_faked("ConfigSource"))
+        let source = request.into_inner().source;
+        let is_read = source.is_empty();
+        control_reply(self, |calls| calls.config_sources.push(source))?;
+        let previous = self.lock().reads.config_source.clone();
+        match previous {
+            Some(previous) => Ok(Response::new(ConfigSourceReply { previous })),
+            None if is_read => Err(not_faked("ConfigSource")),
+            None => Ok(Response::new(ConfigSourceReply::default())),
+        }
+    }
+
+    async fn check_status(&self, _: Request<Empty>) -> Result<Response<CheckStatusList>, Status> {
+        read_reply(self, "CheckStatus", |r| &r.check_status)
+    }
+
+    async fn access_grants(&self, _: Request<Empty>) -> Result<Response<AccessGrantList>, Status> {
+        read_reply(self, "AccessGrants", |r| &r.access_grants)
     }
 
     async fn failover(&self, _: Request<Empty>) -> Result<Response<Empty>, Status> {
-        Err(not_faked("Failover"))
+        control_reply(self, |calls| calls.failovers += 1)
     }
 
     async fn override_vserver(
         &self,
-        _: Request<VserverOverride>,
+        request: Request<VserverOverride>,
     ) -> Result<Response<Empty>, Status> {
-        Err(not_faked("OverrideVserver"))
+        let request = request.into_inner();
+        control_reply(self, |calls| calls.vserver_overrides.push(request))
     }
 
     async fn override_backend(
         &self,
-        _: Request<BackendOverride>,
+        request: Request<BackendOverride>,
     ) -> Result<Response<Empty>, Status> {
-        Err(not_faked("OverrideBackend"))
+        let request = request.into_inner();
+        control_reply(self, |calls| calls.backend_overrides.push(request))
     }
 
     async fn override_destination(
         &self,
-        _: Request<DestinationOverride>,
+        request: Request<DestinationOverride>,
     ) -> Result<Response<Empty>, Status> {
-        Err(not_faked("OverrideDestination"))
+        let request = request.into_inner();
+        control_reply(self, |calls| calls.destination_overrides.push(request))
     }
 }
 
@@ -346,6 +434,36 @@ mod tests {
         let calls = engine.calls();
         assert_eq!(calls.ha_config, 1);
         assert_eq!(calls.ha_updates.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn serves_reads_and_records_control_calls() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("engine.sock");
+        let engine = FakeEngine::new();
+        engine.set_reads(Reads {
+            ha_status: Some(HaStatus {
+                transitions: 3,
+                ..HaStatus::default()
+            }),
+            ..Reads::default()
+        });
+        let _served = engine.serve(&path).unwrap();
+        let mut client = connect_engine_lazy(&path, &options());
+
+        let ha = client.ha_status_get(Empty {}).await.unwrap().into_inner();
+        let vservers = client.vservers(Empty {}).await.unwrap_err();
+        let failover = client.failover(Empty {}).await;
+        engine.set_control_error(Some((tonic::Code::FailedPrecondition, "queued")));
+        let reload = client.config_reload(Empty {}).await.unwrap_err();
+
+        assert_eq!(ha.transitions, 3);
+        assert_eq!(vservers.code(), tonic::Code::Unimplemented);
+        assert!(failover.is_ok(), "{failover:?}");
+        assert_eq!(reload.code(), tonic::Code::FailedPrecondition);
+        let calls = engine.calls();
+        assert_eq!(calls.failovers, 1);
+        assert_eq!(calls.config_reloads, 1);
     }
 
     #[tokio::test]
