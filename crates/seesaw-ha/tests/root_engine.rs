@@ -189,6 +189,11 @@ fn root_engine_failover_to_peer() {
     );
     assert!(is(0, HaState::Backup), "{}", high.log());
     assert!(!engines[0].failover_pending());
+    // The peer takes over on the step-down advert, not after a timer.
+    assert_log_contains(
+        &low,
+        "state BACKUP -> LEADER vrid=60 peer=224.0.0.18 cause=\"advert from 198.18.0.1 priority 0\"",
+    );
     assert_log_contains(
         &high,
         "state LEADER -> BACKUP vrid=60 peer=224.0.0.18 cause=\"failover requested by the engine\"",

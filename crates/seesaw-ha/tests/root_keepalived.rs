@@ -141,11 +141,11 @@ fn keepalived_master_then_handover(unicast: bool) {
         "seesaw_ha did not take over:\n{}",
         ours.log()
     );
-    assert!(
-        ours.log().contains("cause=\"master-down timer expired\""),
-        "{}",
-        ours.log()
+    let takeover = format!(
+        "state BACKUP -> LEADER vrid=60 peer={} cause=\"advert from 198.18.0.1 priority 0\"",
+        options.remote
     );
+    assert!(ours.log().contains(&takeover), "{}", ours.log());
 }
 
 #[test]

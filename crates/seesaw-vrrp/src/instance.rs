@@ -246,7 +246,9 @@ impl Instance {
         interval::master_down_interval(self.config.priority.get(), self.master_interval())
     }
 
-    /// Returns how long a backup waits after a step-down advert.
+    /// Returns the skew time of RFC 5798 for the node's priority and the
+    /// master's interval. A backup takes over at once after a step-down
+    /// advert, so the skew only lengthens the master-down interval.
     pub fn skew_time(&self) -> Duration {
         interval::skew_time(self.config.priority.get(), self.master_interval())
     }
@@ -302,7 +304,7 @@ impl Instance {
         match event {
             Event::AdvertReceived {
                 priority, interval, ..
-            } => self.backup_advert(priority, interval, actions),
+            } => self.backup_advert(now, priority, interval, actions),
             Event::MasterDownTimerFired => self.enter_leader(now, actions),
             Event::Disable => self.leave_backup(now, HaState::Disabled, actions),
             Event::ShutdownRequested => self.leave_backup(now, HaState::Shutdown, actions),
@@ -329,15 +331,22 @@ impl Instance {
         }
     }
 
-    /// Handles an advert in BACKUP as RFC 5798 section 6.4.2 specifies.
-    fn backup_advert(&mut self, priority: u8, interval: AdvertInterval, actions: &mut Vec<Action>) {
+    /// Handles an advert in BACKUP as RFC 5798 section 6.4.2 specifies,
+    /// except for the step-down advert.
+    fn backup_advert(
+        &mut self,
+        now: Instant,
+        priority: u8,
+        interval: AdvertInterval,
+        actions: &mut Vec<Action>,
+    ) {
         if priority == 0 {
-            // The master is stepping down. Waiting only the skew time lets
-            // the backup with the highest priority take over first.
-            actions.push(Action::ArmTimer {
-                timer: Timer::MasterDown,
-                after: self.skew_time(),
-            });
+            // The master is stepping down. RFC 5798 waits the skew time so
+            // that the backup with the highest priority of several wins, but
+            // a Seesaw pair has one backup, so it takes over at once, as
+            // Seesaw v2 does.
+            actions.push(Action::CancelTimer(Timer::MasterDown));
+            self.enter_leader(now, actions);
             return;
         }
         if self.config.preempt && priority < self.config.priority.get() {
@@ -401,8 +410,10 @@ impl Instance {
     ) {
         let own = self.config.priority.get();
         if priority == 0 {
-            // Another master is stepping down: assert mastership at once so
-            // that the backups do not wait for their skew time to pass.
+            // Another master is stepping down. Advertising at once, as
+            // RFC 5798 section 6.4.3 specifies, lets a backup that took over
+            // on the same step-down advert hear this master and yield to it
+            // by priority within one link delay.
             self.advertise(actions);
             return;
         }
@@ -447,7 +458,7 @@ impl Instance {
     }
 
     /// Leaves LEADER for `to` with a priority-0 advert, so the peer takes
-    /// over after its skew time instead of the whole master-down interval.
+    /// over at once instead of after its master-down interval.
     fn step_down(&mut self, now: Instant, to: HaState, actions: &mut Vec<Action>) {
         self.change_state(now, to, actions);
         actions.push(Action::CancelTimer(Timer::Advert));

@@ -276,8 +276,6 @@ fn running_pair(until: Duration) -> Simulation {
 const MASTER_DOWN_255: Duration = Duration::from_nanos(1_501_953_125);
 /// Master-down interval at 500 ms for priority 1.
 const MASTER_DOWN_1: Duration = Duration::from_nanos(1_998_046_875);
-/// Skew time at 500 ms for priority 1.
-const SKEW_1: Duration = Duration::from_nanos(498_046_875);
 
 #[test]
 fn single_node_becomes_leader() {
@@ -346,17 +344,18 @@ fn dead_master_taken_over() {
 }
 
 #[test]
-fn graceful_shutdown_takeover_after_skew() {
+fn graceful_shutdown_takeover_at_once() {
     let mut sim = running_pair(ms(10_200));
     sim.shut_down(0);
     assert_eq!(sim.nodes[0].sent.last(), Some(&(ms(10_200), 0)));
 
     sim.run_until(ms(15_000));
     assert_eq!(sim.state(1), Some(HaState::Leader));
-    assert_eq!(
-        sim.last_change_to(1, HaState::Leader),
-        ms(10_200) + LINK_DELAY + SKEW_1
-    );
+    // The backup becomes master as the step-down advert arrives and
+    // advertises in the same instant.
+    let takeover = ms(10_200) + LINK_DELAY;
+    assert_eq!(sim.last_change_to(1, HaState::Leader), takeover);
+    assert_eq!(sim.nodes[1].sent.first(), Some(&(takeover, 1)));
 }
 
 #[test]
@@ -371,7 +370,7 @@ fn failover_hands_over_to_backup() {
     assert_eq!(sim.state(1), Some(HaState::Leader));
     assert_eq!(
         sim.last_change_to(1, HaState::Leader),
-        ms(10_200) + LINK_DELAY + SKEW_1
+        ms(10_200) + LINK_DELAY
     );
 }
 
@@ -513,5 +512,30 @@ fn master_reasserts_after_other_steps_down() {
     assert_eq!(
         sim.nodes[0].sent.last(),
         Some(&(ms(5_000) + LINK_DELAY, 255))
+    );
+}
+
+/// With two backups, both take over on the step-down advert, and the one of
+/// lower priority yields to the other's first advert one link delay later.
+#[test]
+fn step_down_with_two_backups_converges() {
+    let mut sim = Simulation::new(&[("10.0.0.1", 255), ("10.0.0.2", 100), ("10.0.0.3", 50)]);
+    sim.start(0);
+    sim.run_until(ms(3_000));
+    sim.start(1);
+    sim.start(2);
+    sim.run_until(ms(10_000));
+    assert_eq!(sim.leaders(), vec![0]);
+
+    sim.shut_down(0);
+    let takeover = ms(10_000) + LINK_DELAY;
+    sim.run_until(takeover);
+    assert_eq!(sim.leaders(), vec![1, 2]);
+
+    sim.run_until(ms(20_000));
+    assert_eq!(sim.leaders(), vec![1]);
+    assert_eq!(
+        sim.last_change_to(2, HaState::Backup),
+        takeover + LINK_DELAY
     );
 }

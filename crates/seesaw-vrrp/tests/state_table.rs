@@ -19,8 +19,6 @@ const LOWER_ADDRESS: &str = "10.0.0.1";
 const OWN_MASTER_DOWN: Duration = Duration::from_nanos(1_804_687_500);
 /// Master-down interval at priority 100 after a master advertised 1 s.
 const PEER_MASTER_DOWN: Duration = Duration::from_nanos(3_609_375_000);
-/// Skew time at priority 100 with the own 500 ms interval.
-const OWN_SKEW: Duration = Duration::from_nanos(304_687_500);
 /// Master-down interval at priority 150 with the own 500 ms interval.
 const RAISED_MASTER_DOWN: Duration = Duration::from_nanos(1_707_031_250);
 
@@ -162,10 +160,12 @@ fn table() -> Vec<Row> {
             vec![])),
         with_preempt(row("backup equal advert, preempt", Backup, advert(HIGHER_ADDRESS, PRIORITY), Backup,
             vec![arm(MasterDown, PEER_MASTER_DOWN)])),
-        row("backup step-down advert", Backup, advert(HIGHER_ADDRESS, 0), Backup,
-            vec![arm(MasterDown, OWN_SKEW)]),
-        with_preempt(row("backup step-down advert, preempt", Backup, advert(HIGHER_ADDRESS, 0), Backup,
-            vec![arm(MasterDown, OWN_SKEW)])),
+        row("backup step-down advert", Backup, advert(HIGHER_ADDRESS, 0), Leader,
+            vec![cancel(MasterDown), changed(Backup, Leader), send(PRIORITY),
+                 arm(Advert, ADVERT_INTERVAL)]),
+        with_preempt(row("backup step-down advert, preempt", Backup, advert(HIGHER_ADDRESS, 0), Leader,
+            vec![cancel(MasterDown), changed(Backup, Leader), send(PRIORITY),
+                 arm(Advert, ADVERT_INTERVAL)])),
         row("backup master down", Backup, Event::MasterDownTimerFired, Leader,
             vec![changed(Backup, Leader), send(PRIORITY), arm(Advert, ADVERT_INTERVAL)]),
         row("backup stale advert timer", Backup, Event::AdvertTimerFired, Backup, vec![]),
@@ -351,12 +351,8 @@ fn backup_learns_master_interval() {
     );
     assert_eq!(instance.master_down_interval(), PEER_MASTER_DOWN);
 
-    // The skew of a later step-down follows the learned interval.
-    let actions = instance.handle(now, advert(LOWER_ADDRESS, 0));
-    assert_eq!(
-        actions,
-        vec![arm(Timer::MasterDown, Duration::from_nanos(609_375_000))]
-    );
+    // The skew follows the learned interval.
+    assert_eq!(instance.skew_time(), Duration::from_nanos(609_375_000));
 }
 
 /// Until a master is heard, the backup's wait follows its own interval, so
