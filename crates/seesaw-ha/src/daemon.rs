@@ -196,6 +196,8 @@ enum Cause {
     AdvertTimer,
     Failover,
     ConfigChanged,
+    EngineLost,
+    EngineBack,
 }
 
 impl fmt::Display for Cause {
@@ -210,6 +212,8 @@ impl fmt::Display for Cause {
             Cause::AdvertTimer => f.write_str("advert timer expired"),
             Cause::Failover => f.write_str("failover requested by the engine"),
             Cause::ConfigChanged => f.write_str("HA config changed"),
+            Cause::EngineLost => f.write_str("engine unreachable for longer than the grace period"),
+            Cause::EngineBack => f.write_str("engine reachable again"),
         }
     }
 }
@@ -222,6 +226,8 @@ struct Node {
     master_down_deadline: Option<Instant>,
     advert_deadline: Option<Instant>,
     repeats: RepeatLimiter,
+    /// Whether the node left the election because the engine is lost.
+    engine_lost: bool,
 }
 
 impl Node {
@@ -239,6 +245,7 @@ impl Node {
             master_down_deadline: None,
             advert_deadline: None,
             repeats: RepeatLimiter::default(),
+            engine_lost: false,
         }
     }
 
@@ -282,6 +289,8 @@ impl Node {
                             return Outcome::Restart(new);
                         }
                     }
+                    EngineRequest::EngineLost => self.leave_for_lost_engine(engine, sockets),
+                    EngineRequest::EngineBack => self.rejoin_after_lost_engine(engine, sockets),
                 },
             }
         }
@@ -325,10 +334,36 @@ impl Node {
         }
         if old.enabled && !new.enabled {
             self.handle(engine, sockets, Event::Disable, Cause::ConfigChanged);
-        } else if !old.enabled && new.enabled {
+        } else if !old.enabled && new.enabled && !self.engine_lost {
+            // While the engine is lost, the node rejoins when it is back.
             self.handle(engine, sockets, Event::Start, Cause::ConfigChanged);
         }
         false
+    }
+
+    /// Leaves the election because calls to the engine have failed for longer
+    /// than the grace period. A master sends its step-down advert, so the
+    /// peer takes over at once, and the node waits in DISABLED.
+    fn leave_for_lost_engine<E: Engine>(&mut self, engine: &mut E, sockets: &VrrpSockets) {
+        if self.engine_lost {
+            return;
+        }
+        self.engine_lost = true;
+        if matches!(self.instance.state(), HaState::Backup | HaState::Leader) {
+            self.handle(engine, sockets, Event::Disable, Cause::EngineLost);
+        }
+    }
+
+    /// Rejoins the election as BACKUP once a call to the engine succeeds, unless
+    /// the engine's configuration keeps the node disabled.
+    fn rejoin_after_lost_engine<E: Engine>(&mut self, engine: &mut E, sockets: &VrrpSockets) {
+        if !self.engine_lost {
+            return;
+        }
+        self.engine_lost = false;
+        if self.config.enabled && self.instance.state() == HaState::Disabled {
+            self.handle(engine, sockets, Event::Start, Cause::EngineBack);
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {

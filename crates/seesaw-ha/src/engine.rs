@@ -51,13 +51,19 @@ pub enum EngineError {
     InvalidConfig { path: PathBuf, reason: String },
 }
 
-/// A request from the engine to the running node.
+/// A request from the engine to the running node, or a change in whether
+/// calls to the engine succeed at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineRequest {
     /// An operator asked the master to hand over to its peer.
     Failover,
     /// The engine's HA configuration differs from the one in force.
     ConfigChanged(HaConfig),
+    /// Calls to the engine have failed for longer than the grace period,
+    /// so the node must leave the election.
+    EngineLost,
+    /// A call to the engine succeeded after [`EngineRequest::EngineLost`].
+    EngineBack,
 }
 
 /// The daemon's configuration source and state sink.

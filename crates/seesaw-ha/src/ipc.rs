@@ -7,7 +7,8 @@
 //!   with the newest state until the engine takes it;
 //! - the status reporter sends `HaUpdate` every `-status_report_interval`
 //!   and turns a reply that requests a failover into
-//!   [`EngineRequest::Failover`];
+//!   [`EngineRequest::Failover`]. Its failed calls also tell when the
+//!   engine is lost (see [`EngineHealth`]);
 //! - the config checker calls `HaConfig` every `-config_check_interval`
 //!   and turns a new configuration into [`EngineRequest::ConfigChanged`].
 //!
@@ -42,6 +43,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// The timing of the engine calls, from the flags.
 #[derive(Debug, Clone, Copy)]
 pub struct IpcSettings {
+    /// How long `HaUpdate` calls may fail in a row before the daemon
+    /// leaves the election.
+    pub engine_grace_period: Duration,
     pub config_check_interval: Duration,
     pub config_check_retry_delay: Duration,
     pub config_check_max_failures: u32,
@@ -70,6 +74,9 @@ pub struct IpcEngine {
     delivered: watch::Receiver<Option<HaState>>,
     status: watch::Sender<Option<Snapshot>>,
     requests: mpsc::Receiver<EngineRequest>,
+    health: Arc<EngineHealth>,
+    /// Whether the engine is lost, as [`EngineHealth`] last decided.
+    lost: watch::Receiver<bool>,
     status_file: Option<StatusFile>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -85,6 +92,8 @@ impl IpcEngine {
         let (delivered_sender, delivered) = watch::channel(None);
         let (status, status_receiver) = watch::channel(None);
         let (request_sender, requests) = mpsc::channel(4);
+        let (health, lost) = EngineHealth::new(path, settings.engine_grace_period);
+        let health = Arc::new(health);
         let caller = |call| Caller {
             path: path.to_path_buf(),
             client: client.clone(),
@@ -96,6 +105,7 @@ impl IpcEngine {
                 caller("HaState"),
                 state_receiver,
                 delivered_sender,
+                health.clone(),
                 Backoff::new(settings.status_report_retry_delay, RETRY_DELAY_MAX),
                 settings.status_report_max_failures,
             )),
@@ -103,12 +113,14 @@ impl IpcEngine {
                 caller("HaUpdate"),
                 status_receiver,
                 request_sender.clone(),
+                health.clone(),
                 settings,
             )),
             tokio::spawn(check_config(
                 caller("HaConfig"),
                 config.clone(),
                 request_sender,
+                health.clone(),
                 settings,
             )),
         ];
@@ -120,6 +132,8 @@ impl IpcEngine {
             delivered,
             status,
             requests,
+            health,
+            lost,
             status_file: status_file.map(StatusFile::new),
             tasks,
         }
@@ -137,6 +151,7 @@ impl Drop for IpcEngine {
 impl Engine for IpcEngine {
     async fn ha_config(&mut self) -> Result<HaConfig, EngineError> {
         let config = fetch_config(&mut self.client, &self.path).await?;
+        self.health.succeeded();
         *self.config.lock().expect("config lock poisoned") = Some(config);
         Ok(config)
     }
@@ -161,10 +176,21 @@ impl Engine for IpcEngine {
     }
 
     async fn next_request(&mut self) -> EngineRequest {
-        match self.requests.recv().await {
-            Some(request) => request,
-            // The tasks hold the senders until the engine is dropped.
-            None => std::future::pending().await,
+        tokio::select! {
+            request = self.requests.recv() => match request {
+                Some(request) => request,
+                // The tasks hold the senders until the engine is dropped.
+                None => std::future::pending().await,
+            },
+            // Only the newest value counts, so a loss that ended while the
+            // daemon was not waiting for requests makes no request at all.
+            Ok(()) = self.lost.changed() => {
+                if *self.lost.borrow_and_update() {
+                    EngineRequest::EngineLost
+                } else {
+                    EngineRequest::EngineBack
+                }
+            }
         }
     }
 
@@ -246,6 +272,7 @@ async fn report_states(
     mut caller: Caller,
     mut states: watch::Receiver<Option<HaState>>,
     delivered: watch::Sender<Option<HaState>>,
+    health: Arc<EngineHealth>,
     mut backoff: Backoff,
     max_failures: u32,
 ) {
@@ -260,6 +287,7 @@ async fn report_states(
             match caller.client.ha_state(request).await {
                 Ok(_) => {
                     caller.log_success(&mut backoff);
+                    health.succeeded();
                     delivered.send_replace(Some(state));
                     break;
                 }
@@ -278,10 +306,15 @@ async fn report_states(
 /// Sends the node's status with `HaUpdate` once the daemon has published
 /// one, then every `status_report_interval`, and passes a failover that the
 /// reply requests to the daemon.
+///
+/// While the calls fail, the retries follow the back-off, except that one
+/// falls at the end of the grace period, so that an engine that is back by
+/// then is not declared lost.
 async fn report_status(
     mut caller: Caller,
     mut status: watch::Receiver<Option<Snapshot>>,
     requests: mpsc::Sender<EngineRequest>,
+    health: Arc<EngineHealth>,
     settings: IpcSettings,
 ) {
     let mut backoff = Backoff::new(settings.status_report_retry_delay, RETRY_DELAY_MAX);
@@ -292,9 +325,11 @@ async fn report_status(
         let Some(snapshot) = *status.borrow() else {
             return;
         };
+        let started = Instant::now();
         match caller.client.ha_update(ha_status(&snapshot)).await {
             Ok(reply) => {
                 caller.log_success(&mut backoff);
+                health.succeeded();
                 if reply.into_inner().failover_requested {
                     info!("the engine requested a failover (state {})", snapshot.state);
                     if requests.send(EngineRequest::Failover).await.is_err() {
@@ -305,7 +340,10 @@ async fn report_status(
             }
             Err(status) => {
                 let error = caller.error(status);
-                let delay = backoff.fail();
+                let mut delay = backoff.fail();
+                if let Some(left) = health.failed(started) {
+                    delay = delay.min(left);
+                }
                 caller.log_failure(&error, &backoff, delay, settings.status_report_max_failures);
                 tokio::time::sleep(delay).await;
             }
@@ -320,6 +358,7 @@ async fn check_config(
     mut caller: Caller,
     config: Arc<Mutex<Option<HaConfig>>>,
     requests: mpsc::Sender<EngineRequest>,
+    health: Arc<EngineHealth>,
     settings: IpcSettings,
 ) {
     let mut backoff = Backoff::new(settings.config_check_retry_delay, RETRY_DELAY_MAX);
@@ -340,6 +379,7 @@ async fn check_config(
             }
         };
         caller.log_success(&mut backoff);
+        health.succeeded();
         delay = settings.config_check_interval;
 
         let changed = {
@@ -358,6 +398,83 @@ async fn check_config(
         {
             return;
         }
+    }
+}
+
+/// Whether calls to the engine succeed, shared by the tasks that call it.
+///
+/// An outage starts with a failed `HaUpdate` call and ends with any
+/// successful call. Once an outage has lasted the grace period, the engine
+/// is lost: the daemon leaves the election until the engine is back,
+/// because a master without an engine does not serve the VIPs.
+#[derive(Debug)]
+struct EngineHealth {
+    path: PathBuf,
+    grace_period: Duration,
+    /// When the first failed call of the current outage started.
+    outage_start: Mutex<Option<Instant>>,
+    lost: watch::Sender<bool>,
+}
+
+impl EngineHealth {
+    /// Creates the health of the engine at `path`, and the receiver that
+    /// sees each change between lost and not lost.
+    fn new(path: &Path, grace_period: Duration) -> (EngineHealth, watch::Receiver<bool>) {
+        let (lost, receiver) = watch::channel(false);
+        let health = EngineHealth {
+            path: path.to_path_buf(),
+            grace_period,
+            outage_start: Mutex::new(None),
+            lost,
+        };
+        (health, receiver)
+    }
+
+    /// Records a successful call, which ends the outage, if any.
+    fn succeeded(&self) {
+        let start = self
+            .outage_start
+            .lock()
+            .expect("outage lock poisoned")
+            .take();
+        // Only a change notifies the daemon.
+        let was_lost = self
+            .lost
+            .send_if_modified(|lost| std::mem::replace(lost, false));
+        if let (true, Some(start)) = (was_lost, start) {
+            info!(
+                "a call to the engine at {} succeeded again, {:?} after the first failed call",
+                self.path.display(),
+                start.elapsed()
+            );
+        }
+    }
+
+    /// Records a failed call that started at `started`. Returns how long
+    /// the outage may still last before the engine counts as lost, or
+    /// `None` once it does.
+    fn failed(&self, started: Instant) -> Option<Duration> {
+        let start = *self
+            .outage_start
+            .lock()
+            .expect("outage lock poisoned")
+            .get_or_insert(started);
+        let failing_for = start.elapsed();
+        let left = self.grace_period.saturating_sub(failing_for);
+        if !left.is_zero() {
+            return Some(left);
+        }
+        let newly_lost = self
+            .lost
+            .send_if_modified(|lost| !std::mem::replace(lost, true));
+        if newly_lost {
+            warn!(
+                "calls to the engine at {} have failed for {failing_for:?}, longer than the grace period of {:?}; leaving the election until a call succeeds",
+                self.path.display(),
+                self.grace_period
+            );
+        }
+        None
     }
 }
 
@@ -520,6 +637,36 @@ mod tests {
         assert_eq!(status.transitions, 2);
         assert!(status.since_ms > 0);
         assert!(status.since_ms <= status.last_update_ms);
+    }
+
+    #[test]
+    fn engine_lost_after_grace_period() {
+        let grace_period = Duration::from_secs(10);
+        let (health, mut lost) = EngineHealth::new(Path::new("/run/engine.sock"), grace_period);
+        let now = Instant::now();
+
+        // An outage that started 20 s ago is past the grace period, and a
+        // later failure does not restart it.
+        assert_eq!(health.failed(now - 2 * grace_period), None);
+        assert!(lost.has_changed().unwrap());
+        assert!(*lost.borrow_and_update());
+        assert_eq!(health.failed(now), None);
+        assert!(!lost.has_changed().unwrap());
+
+        // A success ends the outage, and the next failure starts a new one.
+        health.succeeded();
+        assert!(lost.has_changed().unwrap());
+        assert!(!*lost.borrow_and_update());
+        let left = health.failed(Instant::now()).unwrap();
+        assert!(left <= grace_period, "{left:?}");
+        assert!(!lost.has_changed().unwrap());
+    }
+
+    #[test]
+    fn zero_grace_period_loses_engine_at_first_failure() {
+        let (health, lost) = EngineHealth::new(Path::new("/run/engine.sock"), Duration::ZERO);
+        assert_eq!(health.failed(Instant::now()), None);
+        assert!(*lost.borrow());
     }
 
     #[test]

@@ -42,6 +42,13 @@ struct Flags {
     #[arg(long = "config_check_retry_delay", default_value = "2s")]
     config_check_retry_delay: String,
 
+    /// How long calls to the engine may fail in a row before the node leaves
+    /// the election, a master stepping down first; it rejoins when the
+    /// engine responds again. 0 leaves at the first failure (Go duration;
+    /// seesaw-rs only, not in Seesaw v2).
+    #[arg(long = "engine_grace_period", default_value = "10s")]
+    engine_grace_period: String,
+
     /// Pause between configuration reads at start-up (Go duration).
     #[arg(long = "init_config_retry_delay", default_value = "5s")]
     init_config_retry_delay: String,
@@ -167,6 +174,7 @@ fn configure(flags: &Flags) -> Result<(Mode, Settings), String> {
 
     if !flags.test_mode.0 {
         let ipc = IpcSettings {
+            engine_grace_period: parse_duration("engine_grace_period", &flags.engine_grace_period)?,
             config_check_interval: parse_positive_duration(
                 "config_check_interval",
                 &flags.config_check_interval,
@@ -307,6 +315,17 @@ mod tests {
         assert_eq!(settings.status_report_interval, Duration::from_secs(1));
         assert_eq!(settings.status_report_retry_delay, Duration::from_secs(2));
         assert_eq!(settings.config_check_max_failures, 15);
+        assert_eq!(settings.engine_grace_period, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn engine_grace_period_may_be_zero() {
+        let flags: Flags = Flags::parse_from(["seesaw_ha", "--engine_grace_period=0s"]);
+        let (mode, _) = configure(&flags).unwrap();
+        let Mode::Engine { settings, .. } = mode else {
+            panic!("not in engine mode");
+        };
+        assert_eq!(settings.engine_grace_period, Duration::ZERO);
     }
 
     #[test]

@@ -204,3 +204,85 @@ fn root_engine_failover_to_peer() {
     assert_eq!(last_state(&engines[0].calls()), Some(HaState::Backup));
     assert_eq!(last_state(&engines[1].calls()), Some(HaState::Leader));
 }
+
+/// The grace period of `root_engine_lost_master_steps_down`: long enough
+/// for the short outage to stay inside it on a loaded machine.
+const GRACE_PERIOD: Duration = Duration::from_secs(4);
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_engine_lost_master_steps_down() {
+    let mut lab = Lab::new(2);
+    let sockets = [lab.path("engine0.sock"), lab.path("engine1.sock")];
+    let engines = [FakeEngine::new(), FakeEngine::new()];
+    engines[0].set_ha_config(Some(reply(0, 200)));
+    engines[1].set_ha_config(Some(reply(1, 100)));
+    let served = engines[0].serve(&sockets[0]).unwrap();
+    let _served_peer = engines[1].serve(&sockets[1]).unwrap();
+    let grace_flag = format!("-engine_grace_period={}s", GRACE_PERIOD.as_secs());
+    let high = lab.start_ha_with_engine_flags(BINARY, 0, &sockets[0], &[&grace_flag]);
+    let low = lab.start_ha_with_engine(BINARY, 1, &sockets[1]);
+    let is = |index: usize, state| {
+        engines[index].wait_for(TAKEOVER, |calls| last_state(calls) == Some(state))
+    };
+    assert!(is(0, HaState::Leader), "{}", high.log());
+    assert!(is(1, HaState::Backup), "{}", low.log());
+
+    // An outage shorter than the grace period, as when the watchdog
+    // restarts the engine, leaves the master in place.
+    served.stop();
+    let log_before_outage = high.log().len();
+    let failed = wait_for(WAIT, || {
+        high.log()[log_before_outage..].contains("HaUpdate failed")
+    });
+    assert!(failed, "no failed HaUpdate call:\n{}", high.log());
+    std::thread::sleep(Duration::from_secs(1));
+    let served = engines[0].serve(&sockets[0]).unwrap();
+    let updates = engines[0].calls().ha_updates.len();
+    let reported = engines[0].wait_for(WAIT, |calls| calls.ha_updates.len() > updates);
+    assert!(reported, "no report after the restart:\n{}", high.log());
+    // Past the end of the grace period, counted from the first failure.
+    let moved = wait_for(GRACE_PERIOD, || !high.is("LEADER") || !low.is("BACKUP"));
+    assert!(!moved, "a short outage moved mastership:\n{}", high.log());
+    assert_eq!(high.transitions(), 2, "{}", high.log());
+
+    // An outage longer than the grace period: the master steps down, and
+    // its step-down advert makes the peer master at once.
+    let stopped = std::time::Instant::now();
+    served.stop();
+    let took_over = wait_for(WAIT, || low.is("LEADER"));
+    assert!(took_over, "the peer did not take over:\n{}", high.log());
+    eprintln!(
+        "peer took over {:?} after the engine stopped",
+        stopped.elapsed()
+    );
+    // The outage starts with the first failed call, which starts after
+    // the stop unless one was in flight then, a millisecond at most.
+    assert!(
+        stopped.elapsed() >= GRACE_PERIOD - Duration::from_millis(100),
+        "the master left before the grace period ended:\n{}",
+        high.log()
+    );
+    assert!(high.is("DISABLED"), "{:?}", high.state());
+    assert_log_contains(
+        &high,
+        "state LEADER -> DISABLED vrid=60 peer=224.0.0.18 cause=\"engine unreachable for longer than the grace period\"",
+    );
+    assert_log_contains(
+        &low,
+        "state BACKUP -> LEADER vrid=60 peer=224.0.0.18 cause=\"advert from 198.18.0.1 priority 0\"",
+    );
+
+    // The engine is back: the node rejoins as BACKUP and, without
+    // preemption, leaves the peer master.
+    let _served = engines[0].serve(&sockets[0]).unwrap();
+    assert!(is(0, HaState::Backup), "{}", high.log());
+    assert!(high.is("BACKUP"), "{:?}", high.state());
+    assert_log_contains(
+        &high,
+        "state DISABLED -> BACKUP vrid=60 peer=224.0.0.18 cause=\"engine reachable again\"",
+    );
+    let moved = wait_for(Duration::from_secs(3), || !high.is("BACKUP"));
+    assert!(!moved, "{}", high.log());
+    assert!(low.is("LEADER"), "{:?}", low.state());
+}

@@ -315,7 +315,19 @@ impl Lab {
     /// logged after 2 failures. Writes `ha<index>.status` and appends to
     /// `ha<index>.log`.
     pub fn start_ha_with_engine(&mut self, binary: &str, index: usize, engine: &Path) -> HaNode {
-        let args = vec![
+        self.start_ha_with_engine_flags(binary, index, engine, &[])
+    }
+
+    /// Starts seesaw_ha as [`Lab::start_ha_with_engine`] does, with `flags`
+    /// added.
+    pub fn start_ha_with_engine_flags(
+        &mut self,
+        binary: &str,
+        index: usize,
+        engine: &Path,
+        flags: &[&str],
+    ) -> HaNode {
+        let mut args = vec![
             format!("-engine={}", engine.display()),
             "-init_config_retry_delay=200ms".to_string(),
             "-config_check_interval=1s".to_string(),
@@ -325,6 +337,7 @@ impl Lab {
             "-status_report_retry_delay=200ms".to_string(),
             "-status_report_max_failures=2".to_string(),
         ];
+        args.extend(flags.iter().map(|flag| flag.to_string()));
         self.spawn_ha(binary, index, args)
     }
 
