@@ -54,6 +54,7 @@ pub trait Engine {
 pub struct GrpcEngine {
     runtime: tokio::runtime::Runtime,
     client: EngineClient,
+    last_failure: Option<tonic::Code>,
 }
 
 /// The engine's socket could not be reached.
@@ -87,7 +88,26 @@ impl GrpcEngine {
                     dial_cause(&error.source)
                 ))
             })?;
-        Ok(GrpcEngine { runtime, client })
+        Ok(GrpcEngine {
+            runtime,
+            client,
+            last_failure: None,
+        })
+    }
+
+    /// Returns the gRPC code of the last call that failed, if any did.
+    pub fn last_failure(&self) -> Option<tonic::Code> {
+        self.last_failure
+    }
+
+    fn reply<T>(&mut self, result: Result<tonic::Response<T>, tonic::Status>) -> EngineResult<T> {
+        match result {
+            Ok(reply) => Ok(reply.into_inner()),
+            Err(status) => {
+                self.last_failure = Some(status.code());
+                Err(status.into())
+            }
+        }
     }
 }
 
@@ -135,69 +155,76 @@ fn status_text(status: &tonic::Status) -> String {
 impl Engine for GrpcEngine {
     fn cluster_status(&mut self) -> EngineResult<ClusterStatusReply> {
         let call = self.client.cluster_status(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn config_status(&mut self) -> EngineResult<ConfigStatusReply> {
         let call = self.client.config_status(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn ha_status(&mut self) -> EngineResult<HaStatus> {
         let call = self.client.ha_status_get(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn bgp_neighbors(&mut self) -> EngineResult<BgpNeighborList> {
         let call = self.client.bgp_neighbors(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn vlans(&mut self) -> EngineResult<VlanList> {
         let call = self.client.vlans(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn vservers(&mut self) -> EngineResult<VserverList> {
         let call = self.client.vservers(Empty {});
-        Ok(self.runtime.block_on(call)?.into_inner())
+        let result = self.runtime.block_on(call);
+        self.reply(result)
     }
 
     fn config_reload(&mut self) -> EngineResult<()> {
         let call = self.client.config_reload(Empty {});
-        self.runtime.block_on(call)?;
-        Ok(())
+        let result = self.runtime.block_on(call);
+        self.reply(result).map(|_| ())
     }
 
     fn config_source(&mut self, source: &str) -> EngineResult<String> {
         let call = self.client.config_source(ConfigSourceRequest {
             source: source.to_string(),
         });
-        Ok(self.runtime.block_on(call)?.into_inner().previous)
+        let result = self.runtime.block_on(call);
+        Ok(self.reply(result)?.previous)
     }
 
     fn failover(&mut self) -> EngineResult<()> {
         let call = self.client.failover(Empty {});
-        self.runtime.block_on(call)?;
-        Ok(())
+        let result = self.runtime.block_on(call);
+        self.reply(result).map(|_| ())
     }
 
     fn override_vserver(&mut self, request: VserverOverride) -> EngineResult<()> {
         let call = self.client.override_vserver(request);
-        self.runtime.block_on(call)?;
-        Ok(())
+        let result = self.runtime.block_on(call);
+        self.reply(result).map(|_| ())
     }
 
     fn override_backend(&mut self, request: BackendOverride) -> EngineResult<()> {
         let call = self.client.override_backend(request);
-        self.runtime.block_on(call)?;
-        Ok(())
+        let result = self.runtime.block_on(call);
+        self.reply(result).map(|_| ())
     }
 
     fn override_destination(&mut self, request: DestinationOverride) -> EngineResult<()> {
         let call = self.client.override_destination(request);
-        self.runtime.block_on(call)?;
-        Ok(())
+        let result = self.runtime.block_on(call);
+        self.reply(result).map(|_| ())
     }
 }
 

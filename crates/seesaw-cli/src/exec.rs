@@ -100,7 +100,9 @@ impl Executor<'_> {
         }
     }
 
-    fn run(&mut self, action: Action, args: &[&str]) -> Outcome {
+    /// Runs `action` with its arguments, as `execute` does once the line
+    /// is resolved.
+    pub fn run(&mut self, action: Action, args: &[&str]) -> Outcome {
         if action.is_show() {
             return match take_format(args) {
                 Ok((format, args)) => {
@@ -205,7 +207,8 @@ impl Executor<'_> {
         }
     }
 
-    fn show(&mut self, action: Action, args: &[&str], format: Format) -> Outcome {
+    /// Runs the show command `action` in `format`; `args` contain no `-o`.
+    pub fn show(&mut self, action: Action, args: &[&str], format: Format) -> Outcome {
         // The original prints a usage line, and succeeds, when a show
         // command gets too many arguments; JSON output fails instead, so
         // that a script never parses a usage line.
