@@ -17,13 +17,17 @@ use crate::engine::{Engine, EngineRequest, HaConfig};
 use crate::net::{PacketError, ReceivedPacket, SetupError, VrrpSockets};
 
 /// The settings that come from flags in every mode.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub advert_interval: AdvertInterval,
     pub preempt: bool,
     /// Pause between configuration requests while the engine fails or
     /// reports the node disabled.
     pub init_config_retry_delay: Duration,
+    /// The address list of every advert sent, for a keepalived peer, which
+    /// drops adverts whose list differs from its own virtual addresses.
+    /// Empty for a Seesaw v2 peer, which drops adverts that list any.
+    pub advert_addresses: Vec<IpAddr>,
 }
 
 /// A failure that stops the daemon before it joins the election.
@@ -31,6 +35,10 @@ pub struct Settings {
 pub enum RunError {
     #[error(transparent)]
     Setup(#[from] SetupError),
+    #[error(
+        "-advert_addresses lists {address}, which is not of the family of the local address {local}; list addresses of one family only"
+    )]
+    AdvertAddressFamily { address: IpAddr, local: IpAddr },
     #[error("failed to install the handler for {signal}: {source}")]
     Signal {
         signal: &'static str,
@@ -57,16 +65,18 @@ pub async fn run<E: Engine>(engine: &mut E, settings: Settings) -> Result<(), Ru
     };
 
     loop {
+        check_advert_addresses(&settings.advert_addresses, config.local_addr)?;
         let sockets = VrrpSockets::open(config.local_addr, config.remote_addr)?;
-        let mut node = Node::new(config, settings);
+        let mut node = Node::new(config, &settings);
         info!(
-            "started vrid={} local={} peer={} priority={} advert_interval={} preempt={}",
+            "started vrid={} local={} peer={} priority={} advert_interval={} preempt={}{}",
             config.vrid,
             config.local_addr,
             config.remote_addr,
             config.priority,
             settings.advert_interval,
-            settings.preempt
+            settings.preempt,
+            advert_addresses_note(&settings.advert_addresses)
         );
         node.handle(engine, &sockets, Event::Start, Cause::Start);
 
@@ -90,6 +100,28 @@ pub async fn run<E: Engine>(engine: &mut E, settings: Settings) -> Result<(), Ru
                 None => return Ok(()),
             }
         };
+    }
+}
+
+/// Returns ` advert_addresses=A,B` for the start line, or nothing when the
+/// adverts list no addresses.
+fn advert_addresses_note(addresses: &[IpAddr]) -> String {
+    if addresses.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = addresses.iter().map(IpAddr::to_string).collect();
+    format!(" advert_addresses={}", list.join(","))
+}
+
+/// Checks that the advert's address list is of the local address's family,
+/// which the packet's family decides.
+fn check_advert_addresses(addresses: &[IpAddr], local: IpAddr) -> Result<(), RunError> {
+    match addresses
+        .iter()
+        .find(|address| address.is_ipv4() != local.is_ipv4())
+    {
+        Some(&address) => Err(RunError::AdvertAddressFamily { address, local }),
+        None => Ok(()),
     }
 }
 
@@ -228,10 +260,12 @@ struct Node {
     repeats: RepeatLimiter,
     /// Whether the node left the election because the engine is lost.
     engine_lost: bool,
+    /// The address list of every advert sent.
+    advert_addresses: Vec<IpAddr>,
 }
 
 impl Node {
-    fn new(config: HaConfig, settings: Settings) -> Self {
+    fn new(config: HaConfig, settings: &Settings) -> Self {
         let mut vrrp = Config::new(config.vrid, config.local_addr, config.priority);
         vrrp.advert_interval = settings.advert_interval;
         vrrp.preempt = settings.preempt;
@@ -246,6 +280,7 @@ impl Node {
             advert_deadline: None,
             repeats: RepeatLimiter::default(),
             engine_lost: false,
+            advert_addresses: settings.advert_addresses.clone(),
         }
     }
 
@@ -477,7 +512,8 @@ impl Node {
         let actions = self.instance.handle(now.into_std(), event);
         for action in actions {
             match action {
-                Action::SendAdvert(advertisement) => {
+                Action::SendAdvert(mut advertisement) => {
+                    advertisement.addresses.clone_from(&self.advert_addresses);
                     if let Err(error) = sockets.send(&advertisement) {
                         self.log_packet_error(&error);
                     }
@@ -562,6 +598,21 @@ impl RepeatLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advert_addresses_of_local_family() {
+        let local: IpAddr = "198.18.0.1".parse().unwrap();
+        let v4: IpAddr = "198.18.0.100".parse().unwrap();
+        let v6: IpAddr = "2001:db8::100".parse().unwrap();
+
+        assert!(check_advert_addresses(&[], local).is_ok());
+        assert!(check_advert_addresses(&[v4], local).is_ok());
+        let error = check_advert_addresses(&[v4, v6], local).unwrap_err();
+        assert!(
+            matches!(error, RunError::AdvertAddressFamily { address, .. } if address == v6),
+            "{error}"
+        );
+    }
 
     #[test]
     fn repeat_limiter_suppresses_within_period() {

@@ -53,6 +53,13 @@ struct Flags {
     #[arg(long = "init_config_retry_delay", default_value = "5s")]
     init_config_retry_delay: String,
 
+    /// Comma-separated addresses to list in every advert, for a keepalived
+    /// peer: exactly the virtual_ipaddress list of its instance. Empty by
+    /// default, because a Seesaw v2 peer drops adverts that list addresses
+    /// (seesaw-rs only, not in Seesaw v2).
+    #[arg(long = "advert_addresses", default_value = "")]
+    advert_addresses: String,
+
     /// Advertisement interval while master (Go duration).
     #[arg(long = "master_advert_interval", default_value = "500ms")]
     master_advert_interval: String,
@@ -170,6 +177,7 @@ fn configure(flags: &Flags) -> Result<(Mode, Settings), String> {
         advert_interval,
         preempt: flags.preempt.0,
         init_config_retry_delay,
+        advert_addresses: parse_advert_addresses(&flags.advert_addresses)?,
     };
 
     if !flags.test_mode.0 {
@@ -230,6 +238,28 @@ fn configure(flags: &Flags) -> Result<(Mode, Settings), String> {
     Ok((Mode::Test(engine), settings))
 }
 
+/// Parses the comma-separated `-advert_addresses`. An advert counts its
+/// addresses in one byte, so it lists at most 255.
+fn parse_advert_addresses(value: &str) -> Result<Vec<IpAddr>, String> {
+    let addresses = value
+        .split(',')
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .map(|text| {
+            text.parse::<IpAddr>().map_err(|_| {
+                format!("invalid -advert_addresses entry {text:?}: use IPv4 or IPv6 addresses separated by commas")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if addresses.len() > usize::from(u8::MAX) {
+        return Err(format!(
+            "invalid -advert_addresses: {} addresses, but an advert lists at most 255",
+            addresses.len()
+        ));
+    }
+    Ok(addresses)
+}
+
 fn parse_duration(name: &str, value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value).map_err(|error| {
         format!("invalid -{name} {value:?}: {error}; use a duration such as 500ms")
@@ -279,6 +309,23 @@ mod tests {
         assert!(parse_interval("505ms").is_err());
         assert!(parse_interval("0s").is_err());
         assert!(parse_interval("fast").is_err());
+    }
+
+    #[test]
+    fn advert_addresses_parsed() {
+        assert_eq!(parse_advert_addresses("").unwrap(), Vec::<IpAddr>::new());
+        let expected: Vec<IpAddr> = vec![
+            "198.18.0.100".parse().unwrap(),
+            "198.18.0.101".parse().unwrap(),
+        ];
+        assert_eq!(
+            parse_advert_addresses("198.18.0.100, 198.18.0.101").unwrap(),
+            expected
+        );
+        let error = parse_advert_addresses("198.18.0.100,vip").unwrap_err();
+        assert!(error.contains("\"vip\""), "{error}");
+        let too_many = vec!["198.18.0.100"; 256].join(",");
+        assert!(parse_advert_addresses(&too_many).is_err());
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! when a test fails.
 #![allow(dead_code)]
 
+pub mod keepalived;
+
 use std::fs;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -271,6 +273,8 @@ pub struct HaOptions {
     /// The peer: a multicast group or another member's address.
     pub remote: IpAddr,
     pub ipv6: bool,
+    /// `-advert_addresses`, for a keepalived peer.
+    pub advert_addresses: Vec<IpAddr>,
 }
 
 impl HaOptions {
@@ -282,6 +286,7 @@ impl HaOptions {
             preempt: false,
             remote: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
             ipv6: false,
+            advert_addresses: Vec::new(),
         }
     }
 }
@@ -305,6 +310,14 @@ impl Lab {
         ];
         if options.preempt {
             args.push("-preempt".to_string());
+        }
+        if !options.advert_addresses.is_empty() {
+            let list: Vec<String> = options
+                .advert_addresses
+                .iter()
+                .map(IpAddr::to_string)
+                .collect();
+            args.push(format!("-advert_addresses={}", list.join(",")));
         }
         self.spawn_ha(binary, index, args)
     }
