@@ -336,14 +336,9 @@ async fn failover_reaches_seesaw_ha_through_the_next_update() {
         state: api::HaState::Leader as i32,
         ..Default::default()
     };
-    engine.client.ha_update(leader.clone()).await.unwrap();
+    engine.client.ha_update(leader).await.unwrap();
     engine.client.failover(api::Empty {}).await.unwrap();
-    let reply = engine
-        .client
-        .ha_update(leader.clone())
-        .await
-        .unwrap()
-        .into_inner();
+    let reply = engine.client.ha_update(leader).await.unwrap().into_inner();
     assert!(reply.failover_requested);
     let reply = engine.client.ha_update(leader).await.unwrap().into_inner();
     assert!(!reply.failover_requested, "the request is consumed once");
