@@ -2,6 +2,7 @@
 //! rules, BGP advertisements), the actions that change it, and the diff
 //! between two such states.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -137,6 +138,16 @@ pub struct KernelState {
     pub advertised: BTreeSet<IpAddr>,
 }
 
+impl KernelState {
+    /// Returns whether the state is empty.
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+            && self.vips.is_empty()
+            && self.rules.is_empty()
+            && self.advertised.is_empty()
+    }
+}
+
 /// One change for the NCC or the healthcheck component to carry out, in
 /// the order returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,71 +186,185 @@ pub enum Action {
 /// reverse order, so a VIP is never advertised before its services exist.
 /// Services and destinations compare by their settings, not counters.
 pub fn diff(old: &KernelState, new: &KernelState) -> Vec<Action> {
-    let mut actions = Vec::new();
+    Changes::between(old, new).actions(new)
+}
 
-    for ip in old.advertised.difference(&new.advertised) {
-        actions.push(Action::WithdrawVip(*ip));
-    }
-    for vip in old.vips.difference(&new.vips) {
-        actions.push(Action::DeleteVip(*vip));
-    }
-    for (key, rules) in &old.rules {
-        if new.rules.get(key) != Some(rules) {
-            actions.push(Action::DeleteVserverRules(rules.clone()));
+/// The keys of a [`KernelState`] that may have changed, each with its value
+/// before the first change. [`Changes::actions`] computes the same actions
+/// as [`diff`] from these keys alone, so an update that touches a few keys
+/// of a large state costs in proportion to those keys. A key recorded
+/// whose value did not change in the end yields no action.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes<'a> {
+    /// Whether each advertised VIP was advertised before.
+    advertised: BTreeMap<IpAddr, bool>,
+    /// Whether each VIP was configured before.
+    vips: BTreeMap<Vip, bool>,
+    rules: BTreeMap<(String, IpAddr), Option<Cow<'a, VserverRules>>>,
+    services: BTreeMap<ServiceId, Option<Cow<'a, KernelService>>>,
+}
+
+impl<'a> Changes<'a> {
+    /// Records every key of `old` and `new`, borrowing the old values.
+    pub fn between(old: &'a KernelState, new: &KernelState) -> Self {
+        let mut changes = Changes::default();
+        for ip in &old.advertised {
+            changes.advertised.insert(*ip, true);
         }
+        for ip in &new.advertised {
+            changes.advertised.entry(*ip).or_insert(false);
+        }
+        for vip in &old.vips {
+            changes.vips.insert(*vip, true);
+        }
+        for vip in &new.vips {
+            changes.vips.entry(*vip).or_insert(false);
+        }
+        for (key, rules) in &old.rules {
+            changes
+                .rules
+                .insert(key.clone(), Some(Cow::Borrowed(rules)));
+        }
+        for key in new.rules.keys() {
+            changes.rules.entry(key.clone()).or_insert(None);
+        }
+        for (id, service) in &old.services {
+            changes.services.insert(*id, Some(Cow::Borrowed(service)));
+        }
+        for id in new.services.keys() {
+            changes.services.entry(*id).or_insert(None);
+        }
+        changes
     }
-    for (id, old_service) in &old.services {
-        let Some(new_service) = new.services.get(id) else {
-            actions.push(Action::DeleteService(id.key()));
-            continue;
-        };
-        for (address, destination) in &old_service.destinations {
-            if !new_service.destinations.contains_key(address) {
-                actions.push(Action::DeleteDestination {
-                    service: id.key(),
-                    destination: destination.clone(),
-                });
+
+    /// Returns whether no key was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.advertised.is_empty()
+            && self.vips.is_empty()
+            && self.rules.is_empty()
+            && self.services.is_empty()
+    }
+
+    /// Records that `ip` was advertised (`was`) or not before its first change.
+    pub fn record_advertised(&mut self, ip: IpAddr, was: bool) {
+        self.advertised.entry(ip).or_insert(was);
+    }
+
+    /// Records whether `vip` was configured before its first change.
+    pub fn record_vip(&mut self, vip: Vip, was: bool) {
+        self.vips.entry(vip).or_insert(was);
+    }
+
+    /// Records the rules under `key` before their first change.
+    pub fn record_rules(&mut self, key: (String, IpAddr), old: Option<VserverRules>) {
+        self.rules.entry(key).or_insert(old.map(Cow::Owned));
+    }
+
+    /// Records the service `id` before its first change.
+    pub fn record_service(&mut self, id: ServiceId, old: Option<KernelService>) {
+        self.services.entry(id).or_insert(old.map(Cow::Owned));
+    }
+
+    /// Computes the actions that turn the recorded old values into the
+    /// values that `new` has under the same keys, in the order of [`diff`].
+    pub fn actions(&self, new: &KernelState) -> Vec<Action> {
+        let mut actions = Vec::new();
+
+        for (ip, was) in &self.advertised {
+            if *was && !new.advertised.contains(ip) {
+                actions.push(Action::WithdrawVip(*ip));
             }
         }
-    }
-
-    for (key, rules) in &new.rules {
-        if old.rules.get(key) != Some(rules) {
-            actions.push(Action::AddVserverRules(rules.clone()));
+        for (vip, was) in &self.vips {
+            if *was && !new.vips.contains(vip) {
+                actions.push(Action::DeleteVip(*vip));
+            }
         }
+        for (key, old_rules) in &self.rules {
+            let Some(old_rules) = old_rules else {
+                continue;
+            };
+            if new.rules.get(key) != Some(old_rules.as_ref()) {
+                actions.push(Action::DeleteVserverRules(old_rules.as_ref().clone()));
+            }
+        }
+        for (id, old_service) in &self.services {
+            let Some(old_service) = old_service else {
+                continue;
+            };
+            let Some(new_service) = new.services.get(id) else {
+                actions.push(Action::DeleteService(id.key()));
+                continue;
+            };
+            for (address, destination) in &old_service.destinations {
+                if !new_service.destinations.contains_key(address) {
+                    actions.push(Action::DeleteDestination {
+                        service: id.key(),
+                        destination: destination.clone(),
+                    });
+                }
+            }
+        }
+
+        for (key, old_rules) in &self.rules {
+            let Some(new_rules) = new.rules.get(key) else {
+                continue;
+            };
+            if old_rules.as_deref() != Some(new_rules) {
+                actions.push(Action::AddVserverRules(new_rules.clone()));
+            }
+        }
+        for (vip, was) in &self.vips {
+            if !*was && new.vips.contains(vip) {
+                actions.push(Action::AddVip(*vip));
+            }
+        }
+        for (id, old_service) in &self.services {
+            let Some(new_service) = new.services.get(id) else {
+                continue;
+            };
+            service_setup(&mut actions, *id, old_service.as_deref(), new_service);
+        }
+        for (ip, was) in &self.advertised {
+            if !*was && new.advertised.contains(ip) {
+                actions.push(Action::AdvertiseVip(*ip));
+            }
+        }
+        actions
     }
-    for vip in new.vips.difference(&old.vips) {
-        actions.push(Action::AddVip(*vip));
+}
+
+/// Appends the actions that add or update service `id` and its
+/// destinations from `old` to `new`.
+fn service_setup(
+    actions: &mut Vec<Action>,
+    id: ServiceId,
+    old: Option<&KernelService>,
+    new: &KernelService,
+) {
+    match old {
+        None => actions.push(Action::AddService(new.service.clone())),
+        Some(old) if !old.service.same_settings(&new.service) => {
+            actions.push(Action::UpdateService(new.service.clone()))
+        }
+        Some(_) => {}
     }
-    for (id, new_service) in &new.services {
-        let old_service = old.services.get(id);
-        match old_service {
-            None => actions.push(Action::AddService(new_service.service.clone())),
-            Some(old_service) if !old_service.service.same_settings(&new_service.service) => {
-                actions.push(Action::UpdateService(new_service.service.clone()))
+    for (address, destination) in &new.destinations {
+        let old_destination = old.and_then(|s| s.destinations.get(address));
+        match old_destination {
+            None => actions.push(Action::AddDestination {
+                service: id.key(),
+                destination: destination.clone(),
+            }),
+            Some(old_destination) if !old_destination.same_settings(destination) => {
+                actions.push(Action::UpdateDestination {
+                    service: id.key(),
+                    destination: destination.clone(),
+                })
             }
             Some(_) => {}
         }
-        for (address, destination) in &new_service.destinations {
-            let old_destination = old_service.and_then(|s| s.destinations.get(address));
-            match old_destination {
-                None => actions.push(Action::AddDestination {
-                    service: id.key(),
-                    destination: destination.clone(),
-                }),
-                Some(old_destination) if !old_destination.same_settings(destination) => actions
-                    .push(Action::UpdateDestination {
-                        service: id.key(),
-                        destination: destination.clone(),
-                    }),
-                Some(_) => {}
-            }
-        }
     }
-    for ip in new.advertised.difference(&old.advertised) {
-        actions.push(Action::AdvertiseVip(*ip));
-    }
-    actions
 }
 
 /// Applies `actions` to `state` as the NCC would, ignoring the health check
