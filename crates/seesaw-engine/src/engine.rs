@@ -1,13 +1,25 @@
 //! The engine's state machine over all vservers: events in, actions out.
+//!
+//! The state machine is incremental. An event expands and evaluates only
+//! the vservers it touches, the [`CheckManager`] updates the probes of
+//! those vservers alone, and [`DesiredState`] merges their contributions
+//! and computes the actions from the kernel keys that changed. The actions
+//! and the desired state are the same as a pass over every vserver would
+//! give, which tests/incremental.rs checks on random event sequences. So
+//! an event costs in proportion to what it touches, except that a config
+//! event also compares every vserver's config with the one it had.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use seesaw_config::model::Vserver;
 
-use crate::checks::{CheckConfig, CheckKey, CheckManager, CheckState, Probe, ProbeId};
+use crate::checks::{
+    CheckChanges, CheckConfig, CheckKey, CheckManager, CheckState, Probe, ProbeId,
+};
+use crate::desired::DesiredState;
 use crate::expand::{Expansion, expand};
 use crate::health::evaluate;
-use crate::kernel::{Action, Family, KernelState, diff};
+use crate::kernel::{Action, Family, KernelService, KernelState, ServiceId};
 use crate::marks::MarkPool;
 use crate::overrides::{Override, Overrides};
 use crate::reconcile::{ObservedState, reconcile};
@@ -58,9 +70,26 @@ pub struct Engine {
     vservers: BTreeMap<String, VserverState>,
     overrides: Overrides,
     fwmarks: MarkPool,
+    /// Vservers that use fwmark services and lack a mark for a family of
+    /// their VIPs; every config and override event tries them again.
+    fwmark_starved: BTreeSet<String>,
+    /// Vservers with each backend, by the backend's key in the config.
+    by_backend: Index,
+    /// Vservers by the name in their config, which destination overrides
+    /// use.
+    by_name: Index,
     checks: CheckManager,
-    desired: KernelState,
-    warnings: Vec<String>,
+    desired: DesiredState,
+    /// Warnings about vservers that got no fwmark, by vserver.
+    warnings: BTreeMap<String, Vec<String>>,
+}
+
+/// The changes of one event, before the vservers are evaluated.
+#[derive(Debug, Default)]
+struct Update {
+    /// Vservers to evaluate again, including removed ones.
+    evaluate: BTreeSet<String>,
+    checks: CheckChanges,
 }
 
 impl Engine {
@@ -70,34 +99,48 @@ impl Engine {
             vservers: BTreeMap::new(),
             overrides: Overrides::default(),
             fwmarks: MarkPool::for_vservers(),
+            fwmark_starved: BTreeSet::new(),
+            by_backend: Index::default(),
+            by_name: Index::default(),
             checks: CheckManager::new(options.probe_id_seed),
-            desired: KernelState::default(),
-            warnings: Vec::new(),
+            desired: DesiredState::default(),
+            warnings: BTreeMap::new(),
         }
     }
 
     /// Handles one event and returns the actions that bring the kernel and
     /// the healthcheck component from the previous state to the new one.
+    ///
+    /// Only the vservers the event touches are expanded and evaluated
+    /// again: those whose config differs, those added or removed, those an
+    /// override names or reaches through a backend, and the subscribers of
+    /// a result. Every other vserver would evaluate to what it wants
+    /// already, because evaluation with unchanged inputs is idempotent.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
-        let old_probes = self.probe_map();
-        match event {
-            Event::Config(vservers) => self.apply_config(vservers),
-            Event::CheckResult { probe, state } => self.apply_result(probe, state),
+        let update = match event {
+            Event::Config(vservers) => self.update_config(&vservers),
+            Event::CheckResult { probe, state } => {
+                let mut update = Update::default();
+                self.apply_result(probe, state, &mut update.evaluate);
+                update
+            }
             Event::CheckResults(results) => {
+                let mut update = Update::default();
                 for (probe, state) in results {
-                    self.apply_result(probe, state);
+                    self.apply_result(probe, state, &mut update.evaluate);
                 }
+                update
             }
-            Event::Override(request) => {
-                self.overrides.store(request);
-                self.expand_all();
-            }
-        }
-        let old = std::mem::take(&mut self.desired);
-        self.evaluate_all();
-        let mut actions = probe_actions(&old_probes, &self.probe_map());
-        actions.extend(diff(&old, &self.desired));
-        actions
+            Event::Override(request) => self.update_override(request),
+        };
+        self.finish(update)
+    }
+
+    /// Applies a new config, as [`Event::Config`] does, without taking the
+    /// vservers by value: only vservers whose config changed are copied.
+    pub fn apply_config(&mut self, vservers: &BTreeMap<String, Vserver>) -> Vec<Action> {
+        let update = self.update_config(vservers);
+        self.finish(update)
     }
 
     /// Starts the engine over a kernel that is already programmed, for a
@@ -110,7 +153,7 @@ impl Engine {
         vservers: BTreeMap<String, Vserver>,
         observed: &ObservedState,
     ) -> Vec<Action> {
-        self.apply_config(vservers);
+        let update = self.update_config(&vservers);
         let observed_state = observed.to_kernel_state();
         for state in self.vservers.values_mut() {
             if !state.enabled {
@@ -137,15 +180,25 @@ impl Engine {
                 }
             }
         }
-        self.evaluate_all();
-        let mut actions = probe_actions(&BTreeMap::new(), &self.probe_map());
-        actions.extend(reconcile(&self.desired, observed));
+
+        let mut names = update.evaluate;
+        names.extend(self.vservers.keys().cloned());
+        self.merge(&names, update.checks.mark_services);
+        self.desired.forget_changes();
+
+        let mut probes: Vec<&Probe> = self.checks.probes().collect();
+        probes.sort_unstable_by_key(|probe| probe.id);
+        let mut actions: Vec<Action> = probes
+            .into_iter()
+            .map(|probe| Action::StartCheck(probe.clone()))
+            .collect();
+        actions.extend(reconcile(self.desired.state(), observed));
         actions
     }
 
     /// Returns what the engine wants programmed now.
     pub fn desired(&self) -> &KernelState {
-        &self.desired
+        self.desired.state()
     }
 
     pub fn vserver(&self, name: &str) -> Option<&VserverState> {
@@ -165,36 +218,61 @@ impl Engine {
         &self.overrides
     }
 
-    /// Returns what the last event could not apply: exhausted marks and
-    /// checks the healthcheck component cannot run.
+    /// Returns what the last config or override event could not apply:
+    /// exhausted marks and checks the healthcheck component cannot run.
     pub fn warnings(&self) -> Vec<String> {
-        let mut warnings = self.warnings.clone();
-        warnings.extend(self.checks.warnings().iter().cloned());
+        let mut warnings: Vec<String> = self.warnings.values().flatten().cloned().collect();
+        warnings.extend(self.checks.warnings().cloned());
         warnings
     }
 
-    fn apply_config(&mut self, vservers: BTreeMap<String, Vserver>) {
-        let removed: Vec<String> = self
-            .vservers
-            .keys()
-            .filter(|name| !vservers.contains_key(*name))
-            .cloned()
+    /// Evaluates the vservers `update` names, merges what they want and
+    /// returns the actions of the event.
+    fn finish(&mut self, update: Update) -> Vec<Action> {
+        self.merge(&update.evaluate, update.checks.mark_services);
+        let mut actions: Vec<Action> = update
+            .checks
+            .stopped
+            .into_iter()
+            .map(Action::StopCheck)
             .collect();
+        actions.extend(update.checks.started.into_iter().map(Action::StartCheck));
+        actions.extend(self.desired.take_actions());
+        actions
+    }
+
+    /// Stores the new configs, drops removed vservers and expands the
+    /// vservers whose config changed.
+    fn update_config(&mut self, vservers: &BTreeMap<String, Vserver>) -> Update {
+        let (removed, changed) = compare_configs(&self.vservers, vservers);
+        let mut dropped = Vec::new();
+        let mut update = Update::default();
         for name in removed {
-            if let Some(state) = self.vservers.remove(&name) {
-                for mark in state.fwmarks.values() {
-                    self.fwmarks.release(*mark);
-                }
+            let Some(state) = self.vservers.remove(&name) else {
+                continue;
+            };
+            for mark in state.fwmarks.values() {
+                self.fwmarks.release(*mark);
             }
+            self.unindex(&name, &state.config);
+            self.fwmark_starved.remove(&name);
+            self.warnings.remove(&name);
+            dropped.push(name.clone());
+            update.evaluate.insert(name);
         }
-        for (name, config) in vservers {
-            match self.vservers.get_mut(&name) {
-                Some(state) => state.config = config,
+
+        let mut expand = self.fwmark_starved.clone();
+        for (name, config) in changed {
+            match self.vservers.get_mut(name) {
+                Some(state) => {
+                    let old = std::mem::replace(&mut state.config, config.clone());
+                    self.unindex(name, &old);
+                }
                 None => {
                     self.vservers.insert(
-                        name,
+                        name.clone(),
                         VserverState {
-                            config,
+                            config: config.clone(),
                             enabled: false,
                             fwmarks: BTreeMap::new(),
                             expansion: Expansion::default(),
@@ -205,18 +283,52 @@ impl Engine {
                     );
                 }
             }
+            self.index(name, config);
+            expand.insert(name.clone());
         }
-        self.expand_all();
+        self.expand(&expand, &dropped, &mut update);
+        update
     }
 
-    /// Re-expands every vserver after a config or override change. Check
-    /// states and service health survive for keys that still exist.
-    fn expand_all(&mut self) {
-        self.warnings.clear();
-        for (name, state) in &mut self.vservers {
+    /// Stores an override and expands the vservers it reaches.
+    fn update_override(&mut self, request: Override) -> Update {
+        let mut expand = self.fwmark_starved.clone();
+        match &request {
+            Override::Vserver { vserver, .. } => {
+                if self.vservers.contains_key(vserver) {
+                    expand.insert(vserver.clone());
+                }
+            }
+            Override::Backend { hostname, .. } => expand.extend(self.by_backend.get(hostname)),
+            Override::Destination { vserver, .. } => expand.extend(self.by_name.get(vserver)),
+        }
+        self.overrides.store(request);
+        let mut update = Update::default();
+        self.expand(&expand, &[], &mut update);
+        update
+    }
+
+    /// Expands the vservers in `names` again after a config or override
+    /// change, and updates their checks and those of the removed vservers
+    /// in `removed`. Check states and service health survive for keys that
+    /// still exist.
+    fn expand(&mut self, names: &BTreeSet<String>, removed: &[String], update: &mut Update) {
+        for name in names {
+            let Some(state) = self.vservers.get_mut(name) else {
+                continue;
+            };
             state.enabled = self.overrides.vserver_enabled(name, state.config.enabled);
-            assign_fwmarks(state, &mut self.fwmarks, &mut self.warnings);
+            let mut warnings = Vec::new();
+            assign_fwmarks(state, &mut self.fwmarks, &mut warnings);
+            if warnings.is_empty() {
+                self.warnings.remove(name);
+                self.fwmark_starved.remove(name);
+            } else {
+                self.warnings.insert(name.clone(), warnings);
+                self.fwmark_starved.insert(name.clone());
+            }
             state.expansion = expand(&state.config, &state.fwmarks, &self.overrides);
+            update.evaluate.insert(name.clone());
             if !state.enabled {
                 // Disabled vservers run no checks, so their results start
                 // over at Unknown when they are enabled again.
@@ -232,56 +344,121 @@ impl Engine {
                 .retain(|id, _| services.contains_key(id));
         }
 
-        let wanted: BTreeMap<String, BTreeMap<CheckKey, CheckConfig>> = self
-            .vservers
-            .iter()
-            .filter(|(_, state)| state.enabled)
-            .map(|(name, state)| (name.clone(), state.expansion.checks.clone()))
-            .collect();
-        self.checks.update(&wanted);
+        let mut check_changes: BTreeMap<String, Option<&BTreeMap<CheckKey, CheckConfig>>> =
+            removed.iter().map(|name| (name.clone(), None)).collect();
+        for name in names {
+            let checks = self
+                .vservers
+                .get(name)
+                .map(|state| Some(&state.expansion.checks).filter(|_| state.enabled));
+            if let Some(checks) = checks {
+                check_changes.insert(name.clone(), checks);
+            }
+        }
+        update.checks = self.checks.update(&check_changes);
     }
 
-    fn apply_result(&mut self, probe: ProbeId, state: CheckState) {
-        let subscribers: Vec<(String, CheckKey)> =
-            self.checks.subscribers(probe).cloned().collect();
-        for (vserver, key) in subscribers {
-            if let Some(vserver_state) = self.vservers.get_mut(&vserver) {
-                vserver_state.check_states.insert(key, state);
+    fn apply_result(&mut self, probe: ProbeId, state: CheckState, touched: &mut BTreeSet<String>) {
+        for (vserver, key) in self.checks.subscribers(probe) {
+            if let Some(vserver_state) = self.vservers.get_mut(vserver) {
+                vserver_state.check_states.insert(key.clone(), state);
+                touched.insert(vserver.clone());
             }
         }
     }
 
-    /// Evaluates every vserver and merges what they want. When two
-    /// vservers want the same IPVS service, the first by name wins.
-    fn evaluate_all(&mut self) {
-        let mut desired = KernelState {
-            services: self.checks.mark_services(),
-            ..KernelState::default()
-        };
-        for state in self.vservers.values_mut() {
-            let evaluation = evaluate(
-                &state.expansion,
-                &state.config.vips,
-                state.enabled,
-                &state.check_states,
-                &state.service_health,
-                self.options.anycast_enabled,
-            );
-            state.service_health = evaluation.service_health;
-            state.active_vips = evaluation.active_vips;
-            let kernel = evaluation.kernel;
-            for (id, service) in kernel.services {
-                desired.services.entry(id).or_insert(service);
-            }
-            desired.vips.extend(kernel.vips);
-            desired.rules.extend(kernel.rules);
-            desired.advertised.extend(kernel.advertised);
+    /// Evaluates the vservers in `names` and merges what they want, with
+    /// the changed fwmark services of DSR and TUN checks.
+    fn merge(
+        &mut self,
+        names: &BTreeSet<String>,
+        mark_services: Vec<(ServiceId, Option<KernelService>)>,
+    ) {
+        for (id, service) in mark_services {
+            self.desired.set_mark_service(id, service);
         }
-        self.desired = desired;
+        for name in names {
+            let contribution = match self.vservers.get_mut(name) {
+                Some(state) => {
+                    let evaluation = evaluate(
+                        &state.expansion,
+                        &state.config.vips,
+                        state.enabled,
+                        &state.check_states,
+                        &state.service_health,
+                        self.options.anycast_enabled,
+                    );
+                    state.service_health = evaluation.service_health;
+                    state.active_vips = evaluation.active_vips;
+                    evaluation.kernel
+                }
+                None => KernelState::default(),
+            };
+            self.desired.set_vserver(name, contribution);
+        }
     }
 
-    fn probe_map(&self) -> BTreeMap<ProbeId, Probe> {
-        self.checks.probes().map(|p| (p.id, p.clone())).collect()
+    fn index(&mut self, name: &str, config: &Vserver) {
+        for backend in config.backends.keys() {
+            self.by_backend.insert(backend, name);
+        }
+        self.by_name.insert(&config.name, name);
+    }
+
+    fn unindex(&mut self, name: &str, config: &Vserver) {
+        for backend in config.backends.keys() {
+            self.by_backend.remove(backend, name);
+        }
+        self.by_name.remove(&config.name, name);
+    }
+}
+
+/// Compares the stored configs with `new` in one pass over both maps in
+/// name order. Returns the names that are no longer configured, and the
+/// vservers that are new or whose config differs.
+fn compare_configs<'a>(
+    old: &BTreeMap<String, VserverState>,
+    new: &'a BTreeMap<String, Vserver>,
+) -> (Vec<String>, Vec<(&'a String, &'a Vserver)>) {
+    let mut removed = Vec::new();
+    let mut changed = Vec::new();
+    let mut old = old.iter().peekable();
+    for (name, config) in new {
+        while let Some((old_name, _)) = old.next_if(|(old_name, _)| *old_name < name) {
+            removed.push(old_name.clone());
+        }
+        match old.next_if(|(old_name, _)| *old_name == name) {
+            Some((_, state)) if state.config == *config => {}
+            _ => changed.push((name, config)),
+        }
+    }
+    removed.extend(old.map(|(name, _)| name.clone()));
+    (removed, changed)
+}
+
+/// Vserver names by a term of their config, such as a backend.
+#[derive(Debug, Clone, Default)]
+struct Index(BTreeMap<String, BTreeSet<String>>);
+
+impl Index {
+    fn insert(&mut self, term: &str, vserver: &str) {
+        self.0
+            .entry(term.to_string())
+            .or_default()
+            .insert(vserver.to_string());
+    }
+
+    fn remove(&mut self, term: &str, vserver: &str) {
+        if let Some(vservers) = self.0.get_mut(term) {
+            vservers.remove(vserver);
+            if vservers.is_empty() {
+                self.0.remove(term);
+            }
+        }
+    }
+
+    fn get(&self, term: &str) -> impl Iterator<Item = String> + '_ {
+        self.0.get(term).into_iter().flatten().cloned()
     }
 }
 
@@ -323,19 +500,4 @@ fn assign_fwmarks(state: &mut VserverState, pool: &mut MarkPool, warnings: &mut 
             )),
         }
     }
-}
-
-fn probe_actions(old: &BTreeMap<ProbeId, Probe>, new: &BTreeMap<ProbeId, Probe>) -> Vec<Action> {
-    let mut actions = Vec::new();
-    for (id, probe) in old {
-        if new.get(id) != Some(probe) {
-            actions.push(Action::StopCheck(*id));
-        }
-    }
-    for (id, probe) in new {
-        if old.get(id) != Some(probe) {
-            actions.push(Action::StartCheck(probe.clone()));
-        }
-    }
-    actions
 }

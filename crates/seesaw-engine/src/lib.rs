@@ -8,6 +8,7 @@
 //! - [`checks`]: check keys, probe deduplication and DSR/TUN marks.
 //! - [`health`]: health propagation and watermarks.
 //! - [`kernel`]: the desired kernel state, actions and their diff.
+//! - `desired`: the kernel state of all vservers, merged one at a time.
 //! - [`overrides`]: vserver, backend and destination overrides.
 //! - [`reconcile`]: convergence with the state read back from the kernel.
 //! - [`engine`]: the state machine over all vservers.
@@ -19,6 +20,7 @@
 
 pub mod checks;
 pub mod daemon;
+mod desired;
 pub mod engine;
 pub mod expand;
 pub mod ha;

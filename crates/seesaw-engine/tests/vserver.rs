@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use seesaw_config::model::{
-    Backend, ForwardingMode, Healthcheck, HealthcheckMode, HealthcheckType, Host, HostStatus,
-    Protocol, Scheduler, Vip, VipType, Vserver, VserverEntry,
+    Backend, ForwardingMode, HealthcheckMode, HealthcheckType, Host, HostStatus, Protocol,
+    Scheduler, Vip, VipType, Vserver, VserverEntry,
 };
 use seesaw_engine::checks::CheckState;
 use seesaw_engine::kernel::{Action, Family, KernelState, ServiceId, apply, diff};
@@ -16,28 +16,14 @@ use seesaw_engine::overrides::{Override, OverrideState};
 use seesaw_engine::reconcile::{ObservedState, reconcile};
 use seesaw_engine::{Engine, EngineOptions, Event};
 
+mod common;
+
+use common::check;
+
 const NAME: &str = "dns.resolver@au-syd";
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
-}
-
-fn check(name: &str, check_type: HealthcheckType, mode: HealthcheckMode, port: u16) -> Healthcheck {
-    Healthcheck {
-        name: name.to_string(),
-        check_type,
-        mode,
-        port,
-        interval: Duration::from_secs(10),
-        timeout: Duration::from_secs(5),
-        retries: 0,
-        send: String::new(),
-        receive: String::new(),
-        code: 0,
-        method: String::new(),
-        proxy: false,
-        tls_verify: true,
-    }
 }
 
 fn entry(port: u16, protocol: Protocol, checks: &[&str]) -> VserverEntry {
@@ -630,6 +616,42 @@ fn invalid_check_is_reported() {
     h.send(config(&[vserver]));
     assert!(h.engine.warnings().iter().any(|w| w.contains("hc8")));
     assert!(h.engine.probes().all(|p| p.config.name != "hc8"));
+}
+
+#[test]
+fn exhausted_fwmarks_retried_on_config() {
+    // Bare fwmark vservers with one unicast IPv4 VIP each: 8000 of them take every
+    // vserver mark, so one more gets none.
+    let bare = |name: String| {
+        let mut vserver = resolver();
+        vserver.name = name;
+        vserver.use_fwm = true;
+        vserver.vips.truncate(1);
+        vserver.vips[0].vip_type = VipType::Unicast;
+        vserver.entries.clear();
+        vserver.backends.clear();
+        vserver.healthchecks.clear();
+        vserver
+    };
+    let mut vservers: Vec<Vserver> = (0..8000).map(|i| bare(format!("fwm-{i:04}"))).collect();
+    vservers.push(bare("zz".to_string()));
+    let mut h = Harness::new();
+    h.send(config(&vservers));
+    assert!(h.engine.vserver("zz").unwrap().fwmarks.is_empty());
+    assert_eq!(
+        h.engine.warnings(),
+        ["zz: no free fwmark for its V4 service"]
+    );
+
+    // Removing one frees its mark before the others are expanded, so the
+    // same config event gives it to the starved vserver.
+    let freed = h.engine.vserver("fwm-0000").unwrap().fwmarks[&Family::V4];
+    h.send(config(&vservers[1..]));
+    let zz = h.engine.vserver("zz").unwrap();
+    assert_eq!(zz.fwmarks.get(&Family::V4), Some(&freed));
+    assert!(h.engine.warnings().is_empty());
+    let key = ("zz".to_string(), ip("192.168.255.1"));
+    assert_eq!(h.kernel.rules[&key].fwmark, freed);
 }
 
 #[test]
