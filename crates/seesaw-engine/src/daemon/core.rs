@@ -2,8 +2,10 @@
 //! config in force, and the target it publishes for the kernel worker.
 //!
 //! Every input (a config, a check result, an HA report, an override) is a
-//! method call under one lock; each ends by publishing the new target,
-//! which the worker turns into NCC calls outside the lock.
+//! method call under one lock. Each ends by publishing what changed in the
+//! target, which the worker turns into NCC calls outside the lock. The
+//! engine's actions travel to the worker as they are, so publishing costs
+//! in proportion to the change, not to the size of the kernel state.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -16,11 +18,11 @@ use seesaw_ipvs::{Destination, Service};
 use seesaw_vrrp::HaState;
 use tokio::sync::watch;
 
-use super::worker::Target;
+use super::worker::{KernelChange, Target};
 use crate::checks::{CheckState, Probe, ProbeId};
 use crate::engine::{Engine, EngineOptions, Event};
 use crate::ha::{FailoverError, HaManager, HaStatus, Transition};
-use crate::kernel::ServiceId;
+use crate::kernel::{Action, ServiceId};
 use crate::overrides::Override;
 use crate::reconcile::ObservedState;
 
@@ -36,6 +38,16 @@ pub struct ConfigInfo {
     pub last_errors: Vec<String>,
     /// Warnings of the config in force.
     pub warnings: Vec<String>,
+}
+
+/// The vservers this node serves under a new config.
+enum Served {
+    /// Every vserver of the cluster.
+    Cluster,
+    /// None: vservers are disabled on this node.
+    Nothing,
+    /// Those served now: the node is missing from the cluster.
+    Unchanged,
 }
 
 /// IPVS counters by service, refreshed periodically for the snapshots.
@@ -81,17 +93,42 @@ impl Core {
 
     /// Applies the first config over a kernel that may already serve it:
     /// destinations found programmed keep serving until checked.
+    ///
+    /// The worker gets the whole desired state and converges to it from
+    /// what it read back, so the engine's actions, which are relative to
+    /// `observed`, are not sent.
     pub fn start(&mut self, cluster: Arc<Cluster>, info: ConfigInfo, observed: &ObservedState) {
-        let vservers = self.accept(cluster, info);
+        let vservers = match self.accept(&cluster, info) {
+            Served::Cluster => cluster.vservers.clone(),
+            Served::Nothing => BTreeMap::new(),
+            Served::Unchanged => self.current_vservers(),
+        };
         self.engine.start(vservers, observed);
-        self.publish();
+        self.probes = self
+            .engine
+            .probes()
+            .map(|probe| (probe.id, probe.clone()))
+            .collect();
+        let desired = Arc::new(self.engine.desired().clone());
+        self.publish_change(Some(KernelChange::Replace(desired)));
     }
 
     /// Applies a new config.
     pub fn apply_config(&mut self, cluster: Arc<Cluster>, info: ConfigInfo) {
-        let vservers = self.accept(cluster, info);
-        self.engine.handle(Event::Config(vservers));
-        self.publish();
+        // Freeing a large config takes longer than applying a small change
+        // of it, so the replaced one is dropped after the worker has the
+        // change.
+        let replaced = self.cluster.take();
+        let actions = match self.accept(&cluster, info) {
+            Served::Cluster => self.engine.apply_config(&cluster.vservers),
+            Served::Nothing => self.engine.apply_config(&BTreeMap::new()),
+            Served::Unchanged => {
+                let vservers = self.current_vservers();
+                self.engine.handle(Event::Config(vservers))
+            }
+        };
+        self.publish(actions);
+        drop(replaced);
     }
 
     /// Records a config that failed to load; the one in force stays.
@@ -100,8 +137,8 @@ impl Core {
         self.config.last_errors = errors;
     }
 
-    /// Stores the cluster and returns the vservers this node serves.
-    fn accept(&mut self, cluster: Arc<Cluster>, info: ConfigInfo) -> BTreeMap<String, Vserver> {
+    /// Stores the cluster and returns which vservers this node serves.
+    fn accept(&mut self, cluster: &Arc<Cluster>, info: ConfigInfo) -> Served {
         self.config = info;
         self.cluster = Some(cluster.clone());
         let now = SystemTime::now();
@@ -110,19 +147,22 @@ impl Core {
                 "node {} not configured in the cluster config; vservers stay as they are",
                 self.node.node_ipv4
             );
-            return self
-                .engine
-                .vservers()
-                .map(|(name, state)| (name.clone(), state.config.clone()))
-                .collect();
+            return Served::Unchanged;
         };
         let transition = self.ha.set_enabled(node.state != NodeState::Disabled, now);
         self.transition(transition);
         if !node.vservers_enabled {
             tracing::info!("vservers are disabled on this node");
-            return BTreeMap::new();
+            return Served::Nothing;
         }
-        cluster.vservers.clone()
+        Served::Cluster
+    }
+
+    fn current_vservers(&self) -> BTreeMap<String, Vserver> {
+        self.engine
+            .vservers()
+            .map(|(name, state)| (name.clone(), state.config.clone()))
+            .collect()
     }
 
     /// Applies a batch of results; ids of probes that no longer exist are
@@ -135,26 +175,26 @@ impl Core {
         if known.is_empty() {
             return;
         }
-        self.engine.handle(Event::CheckResults(known));
-        self.publish();
+        let actions = self.engine.handle(Event::CheckResults(known));
+        self.publish(actions);
     }
 
     pub fn override_state(&mut self, request: Override) {
-        self.engine.handle(Event::Override(request));
-        self.publish();
+        let actions = self.engine.handle(Event::Override(request));
+        self.publish(actions);
     }
 
     pub fn ha_state(&mut self, state: HaState) {
         let transition = self.ha.set_state(state, SystemTime::now());
         self.transition(transition);
-        self.publish();
+        self.publish(Vec::new());
     }
 
     /// Records a status report; returns whether a failover was requested.
     pub fn ha_update(&mut self, status: HaStatus) -> bool {
         let (transition, failover) = self.ha.update(status, SystemTime::now());
         self.transition(transition);
-        self.publish();
+        self.publish(Vec::new());
         failover
     }
 
@@ -162,7 +202,7 @@ impl Core {
         let transition = self.ha.expire(SystemTime::now());
         if transition != Transition::None {
             self.transition(transition);
-            self.publish();
+            self.publish(Vec::new());
         }
     }
 
@@ -184,24 +224,37 @@ impl Core {
         }
     }
 
-    /// Publishes the target for the kernel worker; the worker only wakes
-    /// when it differs from the last one.
-    fn publish(&mut self) {
-        self.probes = self
-            .engine
-            .probes()
-            .map(|probe| (probe.id, probe.clone()))
-            .collect();
+    /// Carries out the engine's `actions`: the probe changes go into
+    /// [`Core::probes`], the kernel changes to the worker.
+    fn publish(&mut self, actions: Vec<Action>) {
+        let mut kernel = Vec::new();
+        for action in actions {
+            match action {
+                Action::StartCheck(probe) => {
+                    self.probes.insert(probe.id, probe);
+                }
+                Action::StopCheck(id) => {
+                    self.probes.remove(&id);
+                }
+                action => kernel.push(action),
+            }
+        }
+        let change = (!kernel.is_empty()).then_some(KernelChange::Apply(kernel));
+        self.publish_change(change);
+    }
+
+    /// Publishes the target for the kernel worker with `change` queued;
+    /// the worker only wakes when the target changed.
+    fn publish_change(&mut self, change: Option<KernelChange>) {
         let vlans = match &self.cluster {
             Some(cluster) if self.serves_vservers() => cluster.vlans.clone(),
             _ => BTreeMap::new(),
         };
-        let kernel = self.engine.desired();
         let lb_up = self.lb_up;
         self.target.send_if_modified(|target| {
             let mut changed = false;
-            if *target.kernel != *kernel {
-                target.kernel = Arc::new(kernel.clone());
+            if let Some(change) = change {
+                target.kernel.push(change);
                 changed = true;
             }
             if target.vlans != vlans {

@@ -1,28 +1,40 @@
 //! The kernel worker: brings the kernel, through the NCC, to the state the
 //! engine wants, and keeps trying until it is there.
 //!
-//! The engine publishes a [`Target`]; the worker compares it with what it
-//! believes the kernel holds and sends only the difference, so a reload of
-//! an unchanged config sends nothing. When a call fails, the belief is
-//! dropped: after a pause the worker reads the kernel back through the NCC
-//! and converges from what it finds. It never gives up and never exits on
-//! an NCC error.
+//! The core publishes a [`Target`] on a watch channel: the VLANs and the
+//! LB interface state as values, and the kernel state as a queue of
+//! changes, each a list of actions from the engine. The worker keeps its
+//! own copy of the wanted kernel state by applying every change to it.
+//! After a round that succeeded, it sends each new change's actions and
+//! nothing else. So an event costs NCC calls and worker time in proportion
+//! to what it changed, and a reload of an unchanged config sends nothing.
+//!
+//! When a call fails, that knowledge is dropped: after a pause the worker
+//! reads the kernel back through the NCC and sends the difference between
+//! what it finds and its copy of the wanted state. The first round after
+//! start does the same from the state read at start. The worker never
+//! gives up and never exits on an NCC error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use seesaw_config::model::{Vip, VipType, Vlan};
 use tokio::sync::watch;
 
 use super::ncc::{IpvsChange, LbOperation, Ncc, NccError, Observed};
-use crate::kernel::{Action, KernelState, diff};
+use crate::kernel::{self, Action, KernelState, diff};
 
 /// What the engine wants the kernel to hold.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// The watch channel contains one value, which the core changes in place.
+/// The worker reads the VLANs and the LB state from it and drains the
+/// kernel changes from its queue, which the core and the worker share.
+#[derive(Debug, Clone, Default)]
 pub struct Target {
-    pub kernel: Arc<KernelState>,
+    /// Changes of the wanted kernel state not yet taken by the worker.
+    pub kernel: KernelChanges,
     pub vlans: BTreeMap<u16, Vlan>,
     /// Whether the LB interface should be up; `None` leaves it as it is
     /// (before seesaw_ha has reported a state).
@@ -30,6 +42,31 @@ pub struct Target {
     /// Counts the changes of the target, so that callers can tell when
     /// the worker has applied a given one.
     pub version: u64,
+}
+
+/// One change of the wanted kernel state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KernelChange {
+    /// The whole state, as at start.
+    Replace(Arc<KernelState>),
+    /// The actions that turn the previous state into the next, in order.
+    Apply(Vec<Action>),
+}
+
+/// A queue of [`KernelChange`]s, oldest first; clones share the queue.
+#[derive(Debug, Clone, Default)]
+pub struct KernelChanges(Arc<Mutex<Vec<KernelChange>>>);
+
+impl KernelChanges {
+    /// Appends a change.
+    pub fn push(&self, change: KernelChange) {
+        self.0.lock().expect("kernel changes poisoned").push(change);
+    }
+
+    /// Removes and returns every queued change.
+    pub fn take(&self) -> Vec<KernelChange> {
+        std::mem::take(&mut *self.0.lock().expect("kernel changes poisoned"))
+    }
 }
 
 /// What the worker reports to the rest of the engine.
@@ -54,20 +91,38 @@ impl WorkerStatus {
     }
 }
 
-/// What the worker believes the kernel holds.
-#[derive(Debug, Clone)]
-struct Belief {
+/// The worker's copy of the target: the wanted kernel state with every
+/// queued change applied.
+#[derive(Debug, Default)]
+struct Wanted {
     kernel: KernelState,
+    vlans: BTreeMap<u16, Vlan>,
+    lb_up: Option<bool>,
+    version: u64,
+}
+
+/// What the worker believes the kernel holds.
+#[derive(Debug)]
+struct Belief {
+    kernel: KernelBelief,
     vlans: BTreeSet<u16>,
     lb_up: Option<bool>,
 }
 
+#[derive(Debug)]
+enum KernelBelief {
+    /// The wanted state before the changes whose actions are `unsent`.
+    Wanted { unsent: Vec<Action> },
+    /// A state read back through the NCC.
+    Observed(KernelState),
+}
+
 impl Belief {
-    fn from_observed(observed: &Observed, target: &Target) -> Self {
+    fn from_observed(observed: &Observed, wanted: &KernelState) -> Self {
         let mut kernel = observed.state.to_kernel_state();
-        kernel.vips = normalise_vips(&kernel.vips, &target.kernel.vips);
+        kernel.vips = normalise_vips(&kernel.vips, &wanted.vips);
         Belief {
-            kernel,
+            kernel: KernelBelief::Observed(kernel),
             vlans: observed.vlans.clone(),
             lb_up: Some(observed.lb_up),
         }
@@ -97,6 +152,52 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(5)).min(Duration::from_secs(30))
 }
 
+/// Takes the current target: copies its values and applies its queued
+/// kernel changes to `wanted`. While `belief` is the wanted state, the
+/// actions also go to it to be sent. A replaced state makes the worker
+/// read the kernel back.
+fn take_target(
+    target: &mut watch::Receiver<Target>,
+    wanted: &mut Wanted,
+    belief: &mut Option<Belief>,
+) {
+    // The version and the changes are read under one borrow, and the core
+    // queues changes only under the channel's lock, so the version read
+    // covers every change taken. The changes are applied after the borrow
+    // ends, so that the core can publish meanwhile.
+    let changes = {
+        let current = target.borrow_and_update();
+        wanted.vlans = current.vlans.clone();
+        wanted.lb_up = current.lb_up;
+        wanted.version = current.version;
+        current.kernel.take()
+    };
+    for change in changes {
+        match change {
+            KernelChange::Replace(state) => {
+                wanted.kernel = Arc::unwrap_or_clone(state);
+                if let Some(Belief {
+                    kernel: KernelBelief::Wanted { .. },
+                    ..
+                }) = belief
+                {
+                    *belief = None;
+                }
+            }
+            KernelChange::Apply(actions) => {
+                kernel::apply(&mut wanted.kernel, &actions);
+                if let Some(Belief {
+                    kernel: KernelBelief::Wanted { unsent },
+                    ..
+                }) = belief
+                {
+                    unsent.extend(actions);
+                }
+            }
+        }
+    }
+}
+
 /// Runs until `target` is closed. `observed` is what the NCC read back at
 /// start.
 pub async fn run<N: Ncc>(
@@ -105,16 +206,17 @@ pub async fn run<N: Ncc>(
     mut target: watch::Receiver<Target>,
     status: Arc<WorkerStatus>,
 ) {
-    let mut belief = Some(Belief::from_observed(&observed, &target.borrow()));
+    let mut wanted = Wanted::default();
+    take_target(&mut target, &mut wanted, &mut None);
+    let mut belief = Some(Belief::from_observed(&observed, &wanted.kernel));
     let mut failures = 0u32;
     loop {
-        let wanted = target.borrow_and_update().clone();
         let current = match belief.take() {
             Some(current) => Ok(current),
             None => ncc
                 .observe()
                 .await
-                .map(|observed| Belief::from_observed(&observed, &wanted)),
+                .map(|observed| Belief::from_observed(&observed, &wanted.kernel)),
         };
         let result = match current {
             Ok(mut current) => {
@@ -150,15 +252,17 @@ pub async fn run<N: Ncc>(
                 }
             }
         }
+        take_target(&mut target, &mut wanted, &mut belief);
     }
 }
 
-/// Sends the difference between `current` and `wanted`, updating
-/// `current` as far as it got.
+/// Sends what brings the kernel from `current` to `wanted`, and on
+/// success leaves `current` holding `wanted`. On failure `current` is
+/// left as far as it got, and the caller drops it.
 async fn converge<N: Ncc>(
     ncc: &N,
     current: &mut Belief,
-    wanted: &Target,
+    wanted: &Wanted,
     status: &WorkerStatus,
 ) -> Result<(), NccError> {
     let count = |n: u64| status.changes.fetch_add(n, Ordering::Relaxed);
@@ -182,27 +286,15 @@ async fn converge<N: Ncc>(
         }
     }
 
-    let actions = diff(&current.kernel, &wanted.kernel);
-    let mut batch = Vec::new();
-    for action in actions {
-        if let Some(change) = ipvs_change(&action) {
-            batch.push(change);
-            continue;
-        }
-        flush(ncc, &mut batch, status).await?;
-        count(1);
-        match action {
-            Action::WithdrawVip(ip) => ncc.bgp(ip, false).await?,
-            Action::AdvertiseVip(ip) => ncc.bgp(ip, true).await?,
-            Action::DeleteVip(vip) => ncc.vip(vip, false).await?,
-            Action::AddVip(vip) => ncc.vip(vip, true).await?,
-            Action::DeleteVserverRules(rules) => ncc.rules(rules, false).await?,
-            Action::AddVserverRules(rules) => ncc.rules(rules, true).await?,
-            _ => {}
-        }
-    }
-    flush(ncc, &mut batch, status).await?;
-    current.kernel = (*wanted.kernel).clone();
+    let belief = std::mem::replace(
+        &mut current.kernel,
+        KernelBelief::Wanted { unsent: Vec::new() },
+    );
+    let actions = match belief {
+        KernelBelief::Wanted { unsent } => unsent,
+        KernelBelief::Observed(kernel) => diff(&kernel, &wanted.kernel),
+    };
+    send(ncc, actions, status).await?;
 
     let stale: Vec<u16> = current
         .vlans
@@ -216,6 +308,33 @@ async fn converge<N: Ncc>(
         current.vlans.remove(&id);
     }
     Ok(())
+}
+
+/// Sends `actions` in order, IPVS changes batched between the others.
+async fn send<N: Ncc>(
+    ncc: &N,
+    actions: Vec<Action>,
+    status: &WorkerStatus,
+) -> Result<(), NccError> {
+    let mut batch = Vec::new();
+    for action in actions {
+        if let Some(change) = ipvs_change(&action) {
+            batch.push(change);
+            continue;
+        }
+        flush(ncc, &mut batch, status).await?;
+        status.changes.fetch_add(1, Ordering::Relaxed);
+        match action {
+            Action::WithdrawVip(ip) => ncc.bgp(ip, false).await?,
+            Action::AdvertiseVip(ip) => ncc.bgp(ip, true).await?,
+            Action::DeleteVip(vip) => ncc.vip(vip, false).await?,
+            Action::AddVip(vip) => ncc.vip(vip, true).await?,
+            Action::DeleteVserverRules(rules) => ncc.rules(rules, false).await?,
+            Action::AddVserverRules(rules) => ncc.rules(rules, true).await?,
+            _ => {}
+        }
+    }
+    flush(ncc, &mut batch, status).await
 }
 
 async fn flush<N: Ncc>(
