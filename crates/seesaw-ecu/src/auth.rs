@@ -287,7 +287,7 @@ fn reload(path: &Path, loaded: &mut Loaded, force: bool) {
         Ok(metadata) => metadata,
         Err(error) => {
             if force || loaded.stamp.is_some() {
-                tracing::error!(
+                tracing::warn!(
                     "failed to read the token file {}: {error}; token authentication rejects every token until it can be read",
                     path.display()
                 );
@@ -323,7 +323,11 @@ fn reload(path: &Path, loaded: &mut Loaded, force: bool) {
     for problem in &problems {
         tracing::warn!("token file {}: {problem}; line ignored", path.display());
     }
-    tracing::info!("read {} tokens from {}", entries.len(), path.display());
+    tracing::info!(
+        "token file {}: {} valid tokens",
+        path.display(),
+        entries.len()
+    );
     *loaded = Loaded {
         stamp: Some(current),
         entries,

@@ -60,6 +60,23 @@ impl std::fmt::Display for CallFailure {
     }
 }
 
+/// Returns whether a call with this code did not reach the engine.
+fn unreachable(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+    )
+}
+
+/// Returns the failure of a call left out because the engine is
+/// unreachable.
+fn skipped() -> CallFailure {
+    CallFailure {
+        code: tonic::Code::Unavailable,
+        message: "not called: the engine is unreachable".to_string(),
+    }
+}
+
 /// The latest collection, `None` until the first one ends.
 pub type StatsReceiver = watch::Receiver<Option<Arc<Stats>>>;
 
@@ -80,27 +97,38 @@ impl Collector {
         let mut client = self.client.clone();
         let ha = client.ha_status_get(Empty {}).await;
         let ha = self.outcome("HaStatusGet", ha);
-        let config = client.config_status(Empty {}).await;
-        let config = self.outcome("ConfigStatus", config);
-        let cluster = client.cluster_status(Empty {}).await;
-        let cluster = self.outcome("ClusterStatus", cluster);
-        let vservers = client.vservers(Empty {}).await;
-        let vservers = self.outcome("Vservers", vservers);
-        let checks = client.check_status(Empty {}).await;
-        let checks = self.outcome("CheckStatus", checks);
 
         self.collections += 1;
-        Stats {
+        let mut stats = Stats {
             collected_at,
             duration: started.elapsed(),
-            ha,
-            config,
-            cluster,
-            vservers,
-            checks,
+            ha: ha.clone(),
+            config: Err(skipped()),
+            cluster: Err(skipped()),
+            vservers: Err(skipped()),
+            checks: Err(skipped()),
             collections: self.collections,
             errors: self.errors.clone(),
+        };
+        // An engine that is unreachable would fail every other call the
+        // same way, so they are neither made nor counted.
+        if let Err(failure) = &ha
+            && unreachable(failure.code)
+        {
+            return stats;
         }
+
+        let config = client.config_status(Empty {}).await;
+        stats.config = self.outcome("ConfigStatus", config);
+        let cluster = client.cluster_status(Empty {}).await;
+        stats.cluster = self.outcome("ClusterStatus", cluster);
+        let vservers = client.vservers(Empty {}).await;
+        stats.vservers = self.outcome("Vservers", vservers);
+        let checks = client.check_status(Empty {}).await;
+        stats.checks = self.outcome("CheckStatus", checks);
+        stats.duration = started.elapsed();
+        stats.errors = self.errors.clone();
+        stats
     }
 
     /// Counts and logs a failed call. Each call's failure is logged when
