@@ -1,5 +1,6 @@
 //! The engine's gRPC service on its Unix socket.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use seesaw_ipc::engine_proto as api;
@@ -29,6 +30,8 @@ pub struct EngineService {
     core: Arc<Mutex<Core>>,
     config: Arc<dyn ConfigControl>,
     groups: Arc<AccessGroups>,
+    /// The last result of each probe, for `CheckStatus`.
+    results: Arc<Mutex<HashMap<u64, api::HealthNotification>>>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -43,6 +46,7 @@ impl EngineService {
             core,
             config,
             groups: Arc::new(groups),
+            results: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -112,7 +116,26 @@ impl EngineApi for EngineService {
             .map(|n| (n.id, snapshot::check_state_from(n.state())))
             .collect();
         self.core().check_results(results);
+        let mut last = self.results.lock().expect("results poisoned");
+        for notification in &request.get_ref().notifications {
+            last.insert(notification.id, notification.clone());
+        }
         Ok(Response::new(api::Empty {}))
+    }
+
+    async fn check_status(&self, request: Request<api::Empty>) -> Reply<api::CheckStatusList> {
+        self.caller(&request).require_read("CheckStatus")?;
+        let core = self.core();
+        let mut results = self.results.lock().expect("results poisoned");
+        results.retain(|id, _| core.probes.contains_key(id));
+        Ok(Response::new(snapshot::check_status(&core, &results)))
+    }
+
+    async fn access_grants(&self, request: Request<api::Empty>) -> Reply<api::AccessGrantList> {
+        self.caller(&request).require_read("AccessGrants")?;
+        let core = self.core();
+        let cluster = core.cluster.as_ref().ok_or_else(not_loaded)?;
+        Ok(Response::new(snapshot::access_grants(cluster)))
     }
 
     async fn cluster_status(&self, request: Request<api::Empty>) -> Reply<api::ClusterStatusReply> {

@@ -382,3 +382,68 @@ fn vserver(
 fn family_number(address: IpAddr) -> u32 {
     if address.is_ipv4() { 4 } else { 6 }
 }
+
+/// Every probe with its last result and the destinations it decides.
+pub fn check_status(
+    core: &Core,
+    results: &std::collections::HashMap<u64, api::HealthNotification>,
+) -> api::CheckStatusList {
+    let checks = core
+        .probes
+        .values()
+        .map(|probe| {
+            let mut backend = String::new();
+            let mut destinations = Vec::new();
+            for (_, state) in core.engine.vservers() {
+                let configs = &state.expansion.checks;
+                for service in state.expansion.services.values() {
+                    for destination in service.destinations.values() {
+                        let decides = destination.checks.iter().any(|key| {
+                            key.backend == probe.host
+                                && configs.get(key) == Some(&probe.config)
+                                && (probe.config.mode == HealthcheckMode::Plain
+                                    || key.vip == Some(probe.target))
+                        });
+                        if decides {
+                            backend.clone_from(&destination.backend);
+                            destinations.push(destination.name.clone());
+                        }
+                    }
+                }
+            }
+            api::CheckStatus {
+                check: Some(healthcheck(probe)),
+                result: results.get(&probe.id).cloned(),
+                backend,
+                destinations,
+            }
+        })
+        .collect();
+    api::CheckStatusList { checks }
+}
+
+/// The users each vserver's access grants name, group grants expanded.
+pub fn access_grants(cluster: &Cluster) -> api::AccessGrantList {
+    let mut grants = Vec::new();
+    for (name, vserver) in &cluster.vservers {
+        for grant in vserver.access_grants.values() {
+            let users: Vec<String> = if grant.is_group {
+                cluster
+                    .access_groups
+                    .get(&grant.grantee)
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                vec![grant.grantee.clone()]
+            };
+            for user in users {
+                grants.push(api::AccessGrant {
+                    vserver: name.clone(),
+                    user,
+                    source: grant.key(),
+                });
+            }
+        }
+    }
+    api::AccessGrantList { grants }
+}
