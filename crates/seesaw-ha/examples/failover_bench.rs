@@ -1,12 +1,15 @@
 //! Measures failover time: SIGKILL of the master to the backup's first
-//! advert as master, in a pair of network namespaces.
+//! advert as master, in a pair of network namespaces, for a pair of
+//! seesaw_ha nodes and, in the same run, a pair of keepalived instances.
 //!
 //! Needs root. Run it with
 //! `cargo run -p seesaw-ha --example failover_bench -- [RUNS] [INTERVAL...]`
 //! after `cargo build -p seesaw-ha`, since it starts the seesaw_ha binary
 //! that sits next to the examples directory. Defaults: 20 runs at 500ms,
-//! 100ms and 30ms. The master has priority 255 and the backup 1, as
-//! Seesaw's engine assigns them, so the backup waits almost four intervals.
+//! 100ms and 30ms. The backup has priority 1, as Seesaw's engine assigns
+//! it, so it waits almost four intervals. The runs of the two pairs
+//! alternate, so both see the same load. Without keepalived only seesaw_ha
+//! is measured.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -16,6 +19,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use support::keepalived::{KeepalivedOptions, have_keepalived};
 use support::{HaOptions, Lab, ipv4, wait_for};
 
 /// `ETH_P_ALL` in network byte order, as an AF_PACKET socket expects it.
@@ -33,17 +37,29 @@ fn main() {
         intervals = vec!["500ms".into(), "100ms".into(), "30ms".into()];
     }
     let binary = ha_binary();
+    let with_keepalived = have_keepalived();
 
     for interval in &intervals {
         let interval: &'static str = Box::leak(interval.clone().into_boxed_str());
-        let mut samples = Vec::with_capacity(runs);
+        let mut ours = Vec::with_capacity(runs);
+        let mut theirs = Vec::with_capacity(runs);
         for run in 0..runs {
             match measure(&binary, interval) {
-                Some(elapsed) => samples.push(elapsed),
-                None => eprintln!("interval {interval}: run {run} failed, skipped"),
+                Some(elapsed) => ours.push(elapsed),
+                None => eprintln!("seesaw_ha at {interval}: run {run} failed, skipped"),
+            }
+            if !with_keepalived {
+                continue;
+            }
+            match measure_keepalived(interval) {
+                Some(elapsed) => theirs.push(elapsed),
+                None => eprintln!("keepalived at {interval}: run {run} failed, skipped"),
             }
         }
-        report(interval, &mut samples, runs);
+        report("seesaw_ha", interval, &mut ours, runs);
+        if with_keepalived {
+            report("keepalived", interval, &mut theirs, runs);
+        }
     }
 }
 
@@ -87,12 +103,7 @@ fn measure(binary: &str, interval: &'static str) -> Option<Duration> {
         return None;
     }
 
-    // Kill at a random phase of the advert cycle, as a crash would, and
-    // not right after the first advert, which would always give the
-    // longest wait.
-    let interval_duration = humantime::parse_duration(interval).expect("invalid interval");
-    std::thread::sleep(3 * interval_duration + random_fraction(interval_duration));
-
+    sleep_to_random_phase(parse_interval(interval));
     let capture = lab.in_namespace(1, open_capture);
     let start = Instant::now();
     lab.stop(master.pid, libc::SIGKILL);
@@ -101,6 +112,59 @@ fn measure(binary: &str, interval: &'static str) -> Option<Duration> {
         eprintln!("no advert from the backup; its log:\n{}", backup.log());
     }
     seen.map(|seen| seen - start)
+}
+
+/// Runs one failover of a keepalived pair, the master at priority 254 and
+/// the backup at 1, and returns the time from the SIGKILL of the master's
+/// VRRP process to the first advert of the new master.
+fn measure_keepalived(interval: &str) -> Option<Duration> {
+    let mut lab = Lab::new(2);
+    let mut options = KeepalivedOptions::new(254);
+    options.interval = parse_interval(interval);
+    let master = lab.start_keepalived(0, &options);
+    // Both start as BACKUP, so the master is started alone first.
+    if !wait_for(Duration::from_secs(10), || master.is("MASTER")) {
+        eprintln!("keepalived did not become master:\n{}", master.log());
+        return None;
+    }
+    options.priority = 1;
+    let backup = lab.start_keepalived(1, &options);
+    if !wait_for(Duration::from_secs(10), || backup.is("BACKUP")) {
+        eprintln!("keepalived did not start as backup:\n{}", backup.log());
+        return None;
+    }
+    // A backup that has not heard the master yet would wait its own
+    // master-down interval from its start, not from the kill.
+    std::thread::sleep(Duration::from_millis(200).max(3 * options.interval));
+    if !master.is("MASTER") || !backup.is("BACKUP") {
+        eprintln!(
+            "no election: master {:?}, backup {:?}",
+            master.state(),
+            backup.state()
+        );
+        return None;
+    }
+
+    sleep_to_random_phase(options.interval);
+    let capture = lab.in_namespace(1, open_capture);
+    let start = Instant::now();
+    lab.kill_keepalived(&master);
+    let seen = wait_for_advert(&capture, ipv4(1), Duration::from_secs(10));
+    if seen.is_none() {
+        eprintln!("no advert from the backup; its log:\n{}", backup.log());
+    }
+    seen.map(|seen| seen - start)
+}
+
+fn parse_interval(interval: &str) -> Duration {
+    humantime::parse_duration(interval).expect("invalid interval")
+}
+
+/// Sleeps three intervals plus a random part of one, so that the kill
+/// falls at a random phase of the advert cycle, as a crash would, and not
+/// right after an advert, which would always give the longest wait.
+fn sleep_to_random_phase(interval: Duration) {
+    std::thread::sleep(3 * interval + random_fraction(interval));
 }
 
 /// Returns a duration from 0 to `max`, drawn from the clock's nanoseconds,
@@ -155,17 +219,17 @@ fn wait_for_advert(
     None
 }
 
-fn report(interval: &str, samples: &mut [Duration], runs: usize) {
+fn report(name: &str, interval: &str, samples: &mut [Duration], runs: usize) {
     samples.sort();
     if samples.is_empty() {
-        println!("interval {interval}: no successful runs of {runs}");
+        println!("{name} at {interval}: no successful runs of {runs}");
         return;
     }
     let median = samples[samples.len() / 2];
     let min = samples[0];
     let max = samples[samples.len() - 1];
     println!(
-        "interval {interval}: {} of {runs} runs, min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        "{name} at {interval}: {} of {runs} runs, min {:.1} ms, median {:.1} ms, max {:.1} ms",
         samples.len(),
         min.as_secs_f64() * 1e3,
         median.as_secs_f64() * 1e3,
