@@ -35,12 +35,14 @@ const CLUSTER_OPTIONS: &[&str] = &[
 const CONFIG_SERVER_OPTIONS: &[&str] = &["primary", "secondary", "tertiary"];
 const INTERFACE_OPTIONS: &[&str] = &["node", "lb"];
 const ACCESS_OPTIONS: &[&str] = &["admin_group", "operator_group", "reader_group"];
+const SYNC_OPTIONS: &[&str] = &["cert_file", "key_file", "ca_file"];
 const SECTIONS: &[&str] = &[
     "cluster",
     "config_server",
     "interface",
     "extra_service_anycast",
     "access",
+    "sync",
 ];
 
 /// The config server used when `[config_server]` names none.
@@ -104,6 +106,8 @@ pub struct NodeConfig {
     /// `[access]`: the groups whose members may use the engine's API
     /// without being root. Not in Seesaw v2.
     pub access: AccessConfig,
+    /// `[sync]`: the TLS files of peer sync. Not in Seesaw v2.
+    pub sync: SyncConfig,
     /// Engine settings that `seesaw.cfg` cannot change.
     pub engine: EngineDefaults,
     /// The value positions of the options set in the file, by section and
@@ -131,6 +135,7 @@ impl NodeConfig {
         findings.warn_unknown_options("config_server", CONFIG_SERVER_OPTIONS);
         findings.warn_unknown_options("interface", INTERFACE_OPTIONS);
         findings.warn_unknown_options("access", ACCESS_OPTIONS);
+        findings.warn_unknown_options("sync", SYNC_OPTIONS);
         findings.warn_replaced_options();
         if findings.has_errors() {
             // goconf rejects the whole file, so the values mean nothing yet.
@@ -174,6 +179,28 @@ pub struct AccessConfig {
     pub reader_group: Option<String>,
 }
 
+/// The `[sync]` section. Without it, peer sync runs over plain TCP and
+/// accepts connections from the peer's address alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// All three files, or `None` when the section sets none.
+    pub tls: Option<SyncTls>,
+}
+
+/// The PEM files of peer sync over mutual TLS. Each node presents
+/// `cert_file` as server and as client, and accepts only a peer whose
+/// certificate chains to `ca_file` and names the peer's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncTls {
+    /// `cert_file`: this node's certificate chain.
+    pub cert_file: PathBuf,
+    /// `key_file`: the private key of `cert_file`.
+    pub key_file: PathBuf,
+    /// `ca_file`: the CA certificates that the peer's certificate must
+    /// chain to.
+    pub ca_file: PathBuf,
+}
+
 /// Engine settings that Seesaw v2 fixes in code and `seesaw.cfg` cannot set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineDefaults {
@@ -195,6 +222,14 @@ pub struct EngineDefaults {
     pub stats_interval: Duration,
     /// The TCP port of the peer sync server.
     pub sync_port: u16,
+    /// How often the peer sync server sends a heartbeat and the check
+    /// states that changed.
+    pub sync_heartbeat_interval: Duration,
+    /// How long a peer sync session may stay silent before either end
+    /// drops it.
+    pub sync_session_timeout: Duration,
+    /// The pause before the peer sync client connects again.
+    pub sync_retry_interval: Duration,
     pub bgp_update_interval: Duration,
     /// How many peer config sync errors are tolerated.
     pub max_peer_config_sync_errors: u32,
@@ -213,6 +248,9 @@ impl Default for EngineDefaults {
             ha_state_timeout: Duration::from_secs(30),
             stats_interval: Duration::from_secs(15),
             sync_port: 10258,
+            sync_heartbeat_interval: Duration::from_secs(5),
+            sync_session_timeout: Duration::from_secs(30),
+            sync_retry_interval: Duration::from_secs(5),
             bgp_update_interval: Duration::from_secs(15),
             max_peer_config_sync_errors: 3,
         }
@@ -230,6 +268,8 @@ fn home_section(key: &str) -> Option<&'static str> {
         Some("interface")
     } else if ACCESS_OPTIONS.contains(&key) {
         Some("access")
+    } else if SYNC_OPTIONS.contains(&key) {
+        Some("sync")
     } else {
         None
     }
@@ -290,6 +330,7 @@ impl Reader {
         let lb_interface = self.interface("lb", "eth1");
         let service_anycast = self.service_anycast();
         let access = self.access();
+        let sync = self.sync();
 
         let (service_anycast_ipv4, service_anycast_ipv6) = service_anycast?;
         Ok(NodeConfig {
@@ -311,6 +352,7 @@ impl Reader {
             service_anycast_ipv4,
             service_anycast_ipv6,
             access: access?,
+            sync: sync?,
             engine: EngineDefaults::default(),
             positions: HashMap::new(),
         })
@@ -466,6 +508,62 @@ impl Reader {
             operator_group: operator_group?,
             reader_group: reader_group?,
         })
+    }
+
+    /// Reads `[sync]`: the three TLS files, all or none. The files are
+    /// read when the engine starts, not here.
+    fn sync(&mut self) -> Checked<SyncConfig> {
+        let mut set: Vec<(&str, Found)> = Vec::new();
+        let mut failed = false;
+        for key in SYNC_OPTIONS {
+            match self.non_empty("sync", key) {
+                Ok(Some(found)) => set.push((key, found)),
+                Ok(None) => {}
+                Err(Reported) => failed = true,
+            }
+        }
+        for (_, found) in &set {
+            if !Path::new(&found.value).is_absolute() {
+                self.error(
+                    found,
+                    "is not an absolute path: give the file's full path, such as \
+                     /etc/seesaw/ssl/sync.crt",
+                );
+                failed = true;
+            }
+        }
+        if !set.is_empty() && set.len() < SYNC_OPTIONS.len() {
+            let missing: Vec<&str> = SYNC_OPTIONS
+                .iter()
+                .copied()
+                .filter(|key| set.iter().all(|(set_key, _)| set_key != key))
+                .collect();
+            let problem = format!(
+                "is set without {}: set cert_file, key_file and ca_file for peer sync over \
+                 TLS, or none of them for plain TCP from the peer's address",
+                missing.join(" and ")
+            );
+            self.error(&set[0].1, problem);
+            failed = true;
+        }
+        if failed {
+            return Err(Reported);
+        }
+
+        let path = |key: &str| {
+            set.iter()
+                .find(|(set_key, _)| *set_key == key)
+                .map(|(_, found)| PathBuf::from(&found.value))
+        };
+        let tls = match (path("cert_file"), path("key_file"), path("ca_file")) {
+            (Some(cert_file), Some(key_file), Some(ca_file)) => Some(SyncTls {
+                cert_file,
+                key_file,
+                ca_file,
+            }),
+            _ => None,
+        };
+        Ok(SyncConfig { tls })
     }
 
     fn config_servers(&mut self) -> Checked<Vec<String>> {

@@ -595,7 +595,8 @@ fn unknown_sections_and_options_warn() {
              [config_server]?",
             "seesaw.cfg:9:1: warning: unknown option lbb in [interface] is ignored: did you mean lb?",
             "seesaw.cfg:10:1: warning: unknown section [vlans] is ignored: seesaw.cfg has the \
-             sections [cluster], [config_server], [interface], [extra_service_anycast], [access]",
+             sections [cluster], [config_server], [interface], [extra_service_anycast], [access], \
+             [sync]",
         ]
     );
 }
@@ -737,6 +738,56 @@ fn access_group_with_spaces_is_an_error() {
     let text = format!("{BASE}[access]\nadmin_group = lb admins\n");
     let errors = load_err(&text);
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("seesaw.cfg:5:15: admin_group = lb admins"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("seesaw.cfg:5:15: admin_group = lb admins"),
+        "{errors:?}"
+    );
     assert!(errors[0].contains("is not a group name"), "{errors:?}");
+}
+
+#[test]
+fn sync_tls_files_are_read() {
+    let text = format!(
+        "{BASE}[sync]\ncert_file = /etc/seesaw/ssl/sync.crt\nkey_file = /etc/seesaw/ssl/sync.key\n\
+         ca_file = /etc/seesaw/ssl/sync-ca.crt\n"
+    );
+    let (config, warnings) = load_ok(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let tls = config.sync.tls.expect("the three files make TLS");
+    assert_eq!(tls.cert_file, Path::new("/etc/seesaw/ssl/sync.crt"));
+    assert_eq!(tls.key_file, Path::new("/etc/seesaw/ssl/sync.key"));
+    assert_eq!(tls.ca_file, Path::new("/etc/seesaw/ssl/sync-ca.crt"));
+}
+
+#[test]
+fn sync_without_section_is_plain() {
+    let (config, _) = load_ok(BASE);
+    assert_eq!(config.sync.tls, None);
+}
+
+#[test]
+fn sync_with_some_files_is_an_error() {
+    let text = format!("{BASE}[sync]\nkey_file = /etc/seesaw/ssl/sync.key\n");
+    let errors = load_err(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("seesaw.cfg:5:12: key_file = /etc/seesaw/ssl/sync.key"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[0].contains("is set without cert_file and ca_file"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn sync_relative_path_is_an_error() {
+    let text = format!("{BASE}[sync]\ncert_file = sync.crt\nkey_file = /k\nca_file = /ca\n");
+    let errors = load_err(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("seesaw.cfg:5:13: cert_file = sync.crt"),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("is not an absolute path"), "{errors:?}");
 }
