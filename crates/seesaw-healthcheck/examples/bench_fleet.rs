@@ -16,7 +16,8 @@
 //!   listeners, checks `i` and `i + MAX_LISTENERS` share a listener and
 //!   differ in their timeout by 1 ms, so they still get separate probes.
 //! - `memory N` applies N checks with a one-hour interval and reports the
-//!   growth of VmRSS over the process's baseline, divided by N.
+//!   growth of VmRSS over the process's baseline, divided by N, and the
+//!   growth of the heap as the process's allocator counts it.
 //! - `load N` applies N checks at [`INTERVAL`], waits one interval for every
 //!   probe to start, then measures over [`MEASURED_INTERVALS`] intervals.
 //!
@@ -24,10 +25,12 @@
 //! RLIMIT_NOFILE to the hard limit, and the hard limit too when it has
 //! CAP_SYS_RESOURCE.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use seesaw_healthcheck::checker::{CheckContext, Checker, TcpChecker};
@@ -48,6 +51,46 @@ const TIMEOUT: Duration = Duration::from_secs(4);
 const MEASURED_INTERVALS: u32 = 3;
 /// Interval of the memory run, long enough that almost no check is due.
 const IDLE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The system allocator, counting the bytes and blocks in use.
+struct CountingAllocator;
+
+static HEAP_BYTES: AtomicUsize = AtomicUsize::new(0);
+static HEAP_BLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to the system allocator unchanged, and
+// the counters only observe the sizes.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for `alloc` is passed on.
+        let pointer = unsafe { System.alloc(layout) };
+        if !pointer.is_null() {
+            HEAP_BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+            HEAP_BLOCKS.fetch_add(1, Ordering::Relaxed);
+        }
+        pointer
+    }
+
+    unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc` is passed on.
+        unsafe { System.dealloc(pointer, layout) };
+        HEAP_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        HEAP_BLOCKS.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc` is passed on.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            HEAP_BYTES.fetch_add(new_size, Ordering::Relaxed);
+            HEAP_BYTES.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+        moved
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -219,6 +262,8 @@ fn memory(count: usize) {
         // baseline.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let baseline = rss_kib();
+        let heap_bytes = HEAP_BYTES.load(Ordering::Relaxed);
+        let heap_blocks = HEAP_BLOCKS.load(Ordering::Relaxed);
 
         let checks = fleet(count, IDLE_INTERVAL);
         scheduler.apply(&checks);
@@ -228,9 +273,14 @@ fn memory(count: usize) {
         let loaded = rss_kib();
         let runs = scheduler.run_stats().snapshot().runs;
         let per_check = (loaded - baseline) as f64 * 1024.0 / count as f64;
+        let heap_per_check =
+            (HEAP_BYTES.load(Ordering::Relaxed) - heap_bytes) as f64 / count as f64;
+        let blocks_per_check =
+            (HEAP_BLOCKS.load(Ordering::Relaxed) - heap_blocks) as f64 / count as f64;
         println!(
             "memory checks={count} baseline_kib={baseline} loaded_kib={loaded} \
-             bytes_per_check={per_check:.0} runs_during_measurement={runs}"
+             bytes_per_check={per_check:.0} heap_bytes_per_check={heap_per_check:.0} \
+             heap_blocks_per_check={blocks_per_check:.1} runs_during_measurement={runs}"
         );
     });
 }
