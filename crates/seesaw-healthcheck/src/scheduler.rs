@@ -5,8 +5,15 @@
 //! interval and sends each of its subscribers a notification when its state
 //! changes. Runs are sequential inside the task, so a run that overruns its
 //! interval delays the next one instead of piling up beside it.
+//!
+//! An idle probe costs its task, the task's timer, and one [`Probe`] that
+//! contains the only copy of its configuration. The scheduler's maps point to
+//! that copy, and a check's description is formatted only when a
+//! notification needs it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,43 +24,89 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::checker::{CheckContext, CheckResult};
 use crate::config::{CheckConfig, CheckId};
 use crate::lateness::RunStats;
-use crate::status::{Health, Notification, State};
+use crate::status::{Health, Notification, State, Status};
 
 /// Message of a run that exceeded its timeout.
 pub const TIMED_OUT: &str = "Timed out";
 /// Message of every run in dry-run mode.
 pub const DRY_RUN: &str = "dryrun mode; always succeed";
 
-/// The state a probe task shares with the scheduler.
+/// The context, settings and channels that every probe of one scheduler
+/// shares.
 #[derive(Debug)]
-struct ProbeShared {
-    description: Arc<str>,
+struct ProbeEnv {
+    context: CheckContext,
+    dry_run: bool,
+    run_stats: Arc<RunStats>,
+    notifications: mpsc::Sender<Notification>,
+}
+
+/// One probe's configuration and state, shared by its task and the
+/// scheduler.
+#[derive(Debug)]
+struct Probe {
+    config: CheckConfig,
     subscribers: Mutex<Vec<CheckId>>,
     health: Mutex<Health>,
 }
 
+impl Probe {
+    /// Returns the checker's description, such as `TCP 192.0.2.1:80 PLAIN`.
+    fn description(&self) -> Arc<str> {
+        self.config.checker.to_string().into()
+    }
+
+    fn status(&self) -> Status {
+        self.health
+            .lock()
+            .expect("health lock poisoned")
+            .status
+            .clone()
+    }
+}
+
+/// A probe and its task, in the scheduler's set of probes. Hashed and
+/// compared by the probe's configuration, so the set is looked up by a
+/// [`CheckConfig`].
 #[derive(Debug)]
-struct Probe {
-    shared: Arc<ProbeShared>,
+struct RunningProbe {
+    probe: Arc<Probe>,
     task: JoinHandle<()>,
 }
 
-impl Drop for Probe {
+impl Drop for RunningProbe {
     fn drop(&mut self) {
         // Aborting drops the run in progress, which closes its sockets.
         self.task.abort();
     }
 }
 
+impl Borrow<CheckConfig> for RunningProbe {
+    fn borrow(&self) -> &CheckConfig {
+        &self.probe.config
+    }
+}
+
+impl PartialEq for RunningProbe {
+    fn eq(&self, other: &RunningProbe) -> bool {
+        self.probe.config == other.probe.config
+    }
+}
+
+impl Eq for RunningProbe {}
+
+impl Hash for RunningProbe {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.probe.config.hash(state);
+    }
+}
+
 /// The set of running checks.
 #[derive(Debug)]
 pub struct Scheduler {
-    context: Arc<CheckContext>,
-    dry_run: bool,
-    notifications: mpsc::Sender<Notification>,
-    probes: HashMap<CheckConfig, Probe>,
-    checks: BTreeMap<CheckId, CheckConfig>,
-    run_stats: Arc<RunStats>,
+    env: Arc<ProbeEnv>,
+    probes: HashSet<RunningProbe>,
+    checks: BTreeMap<CheckId, Arc<Probe>>,
 }
 
 impl Scheduler {
@@ -64,13 +117,16 @@ impl Scheduler {
         dry_run: bool,
         notifications: mpsc::Sender<Notification>,
     ) -> Scheduler {
-        Scheduler {
-            context: Arc::new(context),
+        let env = ProbeEnv {
+            context,
             dry_run,
-            notifications,
-            probes: HashMap::new(),
-            checks: BTreeMap::new(),
             run_stats: Arc::new(RunStats::default()),
+            notifications,
+        };
+        Scheduler {
+            env: Arc::new(env),
+            probes: HashSet::new(),
+            checks: BTreeMap::new(),
         }
     }
 
@@ -85,7 +141,7 @@ impl Scheduler {
         let stale: Vec<CheckId> = self
             .checks
             .iter()
-            .filter(|(id, config)| checks.get(id) != Some(config))
+            .filter(|(id, probe)| checks.get(id) != Some(&probe.config))
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
@@ -99,15 +155,15 @@ impl Scheduler {
             .collect();
         let new_probes = added
             .iter()
-            .filter(|(_, config)| !self.probes.contains_key(*config))
+            .filter(|(_, config)| !self.probes.contains(*config))
             .map(|(_, config)| *config)
-            .collect::<std::collections::HashSet<_>>()
+            .collect::<HashSet<_>>()
             .len();
         let now = Instant::now();
         let mut started = 0;
         for (id, config) in added {
             let first_run = now + spread_offset(config.interval, started, new_probes);
-            if self.subscribe(id, config.clone(), first_run) {
+            if self.subscribe(id, config, first_run) {
                 started += 1;
             }
         }
@@ -118,18 +174,10 @@ impl Scheduler {
     pub fn statuses(&self) -> Vec<Notification> {
         self.checks
             .iter()
-            .map(|(id, config)| {
-                let shared = &self.probes[config].shared;
-                Notification {
-                    id: *id,
-                    description: shared.description.clone(),
-                    status: shared
-                        .health
-                        .lock()
-                        .expect("health lock poisoned")
-                        .status
-                        .clone(),
-                }
+            .map(|(id, probe)| Notification {
+                id: *id,
+                description: probe.description(),
+                status: probe.status(),
             })
             .collect()
     }
@@ -142,27 +190,23 @@ impl Scheduler {
 
     /// Returns the run counters shared by every probe of this scheduler.
     pub fn run_stats(&self) -> Arc<RunStats> {
-        self.run_stats.clone()
+        self.env.run_stats.clone()
     }
 
     /// Adds check `id` to the probe of `config`, starting the probe with its
     /// first run at `first_run` when there is none yet. Returns whether a
     /// probe was started.
-    fn subscribe(&mut self, id: CheckId, config: CheckConfig, first_run: Instant) -> bool {
-        let mut started = false;
-        let probe = self.probes.entry(config.clone()).or_insert_with(|| {
-            started = true;
-            Probe::start(
-                &config,
-                &self.context,
-                self.dry_run,
-                first_run,
-                &self.run_stats,
-                &self.notifications,
-            )
-        });
+    fn subscribe(&mut self, id: CheckId, config: &CheckConfig, first_run: Instant) -> bool {
+        let (probe, started) = match self.probes.get(config) {
+            Some(running) => (running.probe.clone(), false),
+            None => {
+                let running = RunningProbe::start(config.clone(), &self.env, first_run);
+                let probe = running.probe.clone();
+                self.probes.insert(running);
+                (probe, true)
+            }
+        };
         probe
-            .shared
             .subscribers
             .lock()
             .expect("subscriber lock poisoned")
@@ -170,46 +214,33 @@ impl Scheduler {
 
         // A check that joins a probe which has already run learns its state
         // now instead of at the probe's next state change.
-        let status = probe
-            .shared
-            .health
-            .lock()
-            .expect("health lock poisoned")
-            .status
-            .clone();
+        let status = probe.status();
         if status.state != State::Unknown {
             let notification = Notification {
                 id,
-                description: probe.shared.description.clone(),
+                description: probe.description(),
                 status,
             };
-            if let Err(error) = self.notifications.try_send(notification) {
+            if let Err(error) = self.env.notifications.try_send(notification) {
                 tracing::warn!("check {id}: failed to queue its current status: {error}");
             }
         }
-        self.checks.insert(id, config);
+        self.checks.insert(id, probe);
         started
     }
 
     fn unsubscribe(&mut self, id: CheckId) {
-        let Some(config) = self.checks.remove(&id) else {
-            return;
-        };
-        let Some(probe) = self.probes.get(&config) else {
+        let Some(probe) = self.checks.remove(&id) else {
             return;
         };
         let remaining = {
-            let mut subscribers = probe
-                .shared
-                .subscribers
-                .lock()
-                .expect("subscriber lock poisoned");
+            let mut subscribers = probe.subscribers.lock().expect("subscriber lock poisoned");
             subscribers.retain(|subscriber| *subscriber != id);
             subscribers.len()
         };
         if remaining == 0 {
-            tracing::debug!("stopping probe {}", probe.shared.description);
-            self.probes.remove(&config);
+            tracing::debug!("stopping probe {}", probe.config.checker);
+            self.probes.remove(&probe.config);
         }
     }
 }
@@ -224,61 +255,57 @@ fn spread_offset(interval: Duration, index: usize, count: usize) -> Duration {
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
-impl Probe {
-    fn start(
-        config: &CheckConfig,
-        context: &Arc<CheckContext>,
-        dry_run: bool,
-        first_run: Instant,
-        run_stats: &Arc<RunStats>,
-        notifications: &mpsc::Sender<Notification>,
-    ) -> Probe {
-        let shared = Arc::new(ProbeShared {
-            description: config.checker.to_string().into(),
-            subscribers: Mutex::new(Vec::new()),
+impl RunningProbe {
+    fn start(config: CheckConfig, env: &Arc<ProbeEnv>, first_run: Instant) -> RunningProbe {
+        let probe = Arc::new(Probe {
+            config,
+            // Most probes have one subscriber. A capacity of one allocates 8
+            // bytes, where the first push into an empty Vec reserves 32.
+            subscribers: Mutex::new(Vec::with_capacity(1)),
             health: Mutex::new(Health::default()),
         });
         let runner = ProbeRunner {
-            config: config.clone(),
-            context: context.clone(),
-            dry_run,
-            shared: shared.clone(),
-            run_stats: run_stats.clone(),
-            notifications: notifications.clone(),
+            probe: probe.clone(),
+            env: env.clone(),
         };
         let task = tokio::spawn(runner.run(first_run));
-        Probe { shared, task }
+        RunningProbe { probe, task }
     }
 }
 
+/// The task of one probe. While idle it stores two pointers and its ticker.
 struct ProbeRunner {
-    config: CheckConfig,
-    context: Arc<CheckContext>,
-    dry_run: bool,
-    shared: Arc<ProbeShared>,
-    run_stats: Arc<RunStats>,
-    notifications: mpsc::Sender<Notification>,
+    probe: Arc<Probe>,
+    env: Arc<ProbeEnv>,
 }
 
 impl ProbeRunner {
     async fn run(self, first_run: Instant) {
-        let mut ticker = tokio::time::interval_at(first_run, self.config.interval);
+        let mut ticker = tokio::time::interval_at(first_run, self.probe.config.interval);
         // Ticks missed while a run overran are dropped, not made up in a
         // burst.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut run: u64 = 0;
         loop {
             let scheduled = ticker.tick().await;
-            self.run_stats.record(scheduled.elapsed());
-            let started = SystemTime::now();
-            let result = self.run_once(run).await;
+            self.env.run_stats.record(scheduled.elapsed());
+            // Boxed because a task stores its largest state inline. A run
+            // contains the checker's future (several KiB for HTTP), a timer
+            // and a notification, which every idle probe would otherwise
+            // carry. One allocation per run costs far less than its sockets.
+            Box::pin(self.run_and_record(run)).await;
             run = run.wrapping_add(1);
-            self.record(result, started).await;
         }
     }
 
+    async fn run_and_record(&self, run: u64) {
+        let started = SystemTime::now();
+        let result = self.run_once(run).await;
+        self.record(result, started).await;
+    }
+
     async fn run_once(&self, run: u64) -> CheckResult {
-        if self.dry_run {
+        if self.env.dry_run {
             return CheckResult {
                 success: true,
                 message: DRY_RUN.to_string(),
@@ -286,12 +313,9 @@ impl ProbeRunner {
                 duration: Duration::ZERO,
             };
         }
-        let timeout = self.config.effective_timeout();
-        // Boxed because a task stores its largest state inline: the HTTP
-        // checker's future is several KiB, which every idle probe would
-        // otherwise carry. One allocation per run costs far less than the
-        // run's sockets.
-        let check = Box::pin(self.config.checker.check(&self.context, run));
+        let config = &self.probe.config;
+        let timeout = config.effective_timeout();
+        let check = config.checker.check(&self.env.context, run);
         match tokio::time::timeout(timeout, check).await {
             Ok(result) => result,
             Err(_) => CheckResult {
@@ -305,18 +329,18 @@ impl ProbeRunner {
 
     async fn record(&self, result: CheckResult, started: SystemTime) {
         let text = result.text();
-        let description = &self.shared.description;
+        let checker = &self.probe.config.checker;
         let outcome = if result.success { "SUCCESS" } else { "FAILURE" };
-        tracing::debug!("({description}) {outcome}: {text}");
+        tracing::debug!("({checker}) {outcome}: {text}");
 
         let (changed, status, failures) = {
-            let mut health = self.shared.health.lock().expect("health lock poisoned");
+            let mut health = self.probe.health.lock().expect("health lock poisoned");
             let changed = health.record(
                 result.success,
                 text,
                 started,
                 result.duration,
-                self.config.retries,
+                self.probe.config.retries,
             );
             (
                 changed,
@@ -326,17 +350,18 @@ impl ProbeRunner {
         };
         if !changed {
             if !result.success && status.state == State::Healthy {
-                tracing::info!("({description}) failure {failures} - retrying");
+                tracing::info!("({checker}) failure {failures} - retrying");
             }
             return;
         }
 
         let subscribers = self
-            .shared
+            .probe
             .subscribers
             .lock()
             .expect("subscriber lock poisoned")
             .clone();
+        let description = self.probe.description();
         for id in subscribers {
             let notification = Notification {
                 id,
@@ -345,7 +370,7 @@ impl ProbeRunner {
             };
             // Waits while the queue is full, so a stalled engine slows the
             // probes down instead of losing state changes.
-            if self.notifications.send(notification).await.is_err() {
+            if self.env.notifications.send(notification).await.is_err() {
                 return;
             }
         }
