@@ -352,3 +352,53 @@ async fn failover_reaches_seesaw_ha_through_the_next_update() {
     assert_eq!(status.state(), api::HaState::Leader);
     engine.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_lb_interface_does_not_hold_back_ipvs() {
+    let (ncc, dir) = fresh();
+    let mut engine = Harness::start(ncc, dir).await;
+    engine.ncc.state().fail_lb = true;
+    engine
+        .client
+        .ha_state(api::HaStateRequest {
+            state: api::HaState::Leader as i32,
+        })
+        .await
+        .unwrap();
+    let checks = engine
+        .client
+        .healthchecks(api::Empty {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checks;
+    let notifications = checks
+        .iter()
+        .map(|check| api::HealthNotification {
+            id: check.id,
+            state: api::CheckState::Healthy as i32,
+            ..Default::default()
+        })
+        .collect();
+    engine
+        .client
+        .health_state(api::HealthStateBatch { notifications })
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while engine.ncc.state().services.len() < 6 {
+        assert!(Instant::now() < deadline, "IPVS waited for the LB interface");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!engine.ncc.state().lb_up, "the LB interface call kept failing");
+    assert!(engine.running.worker.failures.load(Ordering::Relaxed) >= 1);
+
+    engine.ncc.state().fail_lb = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !engine.ncc.state().lb_up {
+        assert!(Instant::now() < deadline, "the LB interface call was not retried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    engine.stop().await;
+}

@@ -30,6 +30,8 @@ pub struct FakeState {
     pub arp_rounds: u64,
     /// The next this many calls fail.
     pub fail_next: u32,
+    /// Every LB interface call fails while set.
+    pub fail_lb: bool,
 }
 
 /// The fake NCC; clones share one state.
@@ -93,6 +95,9 @@ fn apply(state: &mut FakeState, change: IpvsChange) -> std::result::Result<(), S
 impl Ncc for FakeNcc {
     async fn lb(&self, operation: LbOperation) -> Result<()> {
         let mut state = self.call(1)?;
+        if state.fail_lb {
+            return Err(NccError("fake NCC: LB interface call refused".into()));
+        }
         match operation {
             LbOperation::Init => {
                 state.lb_initialised = true;

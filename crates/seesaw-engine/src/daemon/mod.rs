@@ -45,8 +45,11 @@ pub struct Options {
     pub groups: AccessGroups,
     /// Changes to the notifier's options, for tests (a shorter interval,
     /// a resolver that never asks DNS).
-    pub adjust_notifier: Option<Arc<dyn Fn(&mut NotifierOptions) + Send + Sync>>,
+    pub adjust_notifier: Option<AdjustNotifier>,
 }
+
+/// A change to the notifier's options; see [`Options::adjust_notifier`].
+pub type AdjustNotifier = Arc<dyn Fn(&mut NotifierOptions) + Send + Sync>;
 
 /// Handles to a running engine, for tests and benchmarks.
 #[derive(Clone)]
@@ -151,6 +154,9 @@ pub async fn run<N: Ncc>(
         .await
         .map_err(|error| error.to_string())?;
     let _guard = SocketGuard::new(&options.socket);
+    if options.groups != AccessGroups::default() {
+        open_socket_to_groups(&options.socket);
+    }
     tracing::info!("serving on {}", options.socket.display());
     started(Running {
         core: core.clone(),
@@ -167,6 +173,26 @@ pub async fn run<N: Ncc>(
     served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;
     tracing::info!("Shutdown complete");
     Ok(())
+}
+
+/// Lets users other than root reach the socket once `[access]` names
+/// groups: the directory becomes 0755 and the socket 0666, and every call
+/// is then authorised by the caller's credentials (see [`access`]).
+fn open_socket_to_groups(socket: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let modes = [
+        (socket.parent().map(|dir| dir.to_path_buf()), 0o755),
+        (Some(socket.to_path_buf()), 0o666),
+    ];
+    for (path, mode) in modes {
+        let Some(path) = path else { continue };
+        if let Err(error) = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!(
+                "failed to set mode {mode:o} on {}: {error}; only root can use the engine's socket",
+                path.display()
+            );
+        }
+    }
 }
 
 /// Announces the cluster VIP (and without the VRRP MAC, the VIPs) while

@@ -218,6 +218,7 @@ pub async fn run<N: Ncc>(
                 .await
                 .map(|observed| Belief::from_observed(&observed, &wanted.kernel)),
         };
+        let sent_before = status.changes.load(Ordering::Relaxed);
         let result = match current {
             Ok(mut current) => {
                 let result = converge(&ncc, &mut current, &wanted, &status).await;
@@ -231,6 +232,10 @@ pub async fn run<N: Ncc>(
         match result {
             Ok(()) => {
                 failures = 0;
+                let sent = status.changes.load(Ordering::Relaxed) - sent_before;
+                if sent > 0 {
+                    tracing::info!("sent {sent} changes to the NCC");
+                }
                 status.converged.fetch_add(1, Ordering::Relaxed);
                 status.applied.store(wanted.version, Ordering::Relaxed);
                 *status.last_error.lock().expect("status poisoned") = None;
@@ -266,6 +271,10 @@ async fn converge<N: Ncc>(
     status: &WorkerStatus,
 ) -> Result<(), NccError> {
     let count = |n: u64| status.changes.fetch_add(n, Ordering::Relaxed);
+    // A failed LB interface or VLAN call must not hold back IPVS and the
+    // VIPs: the error is kept, the rest goes on, and the round fails at
+    // the end so that it is retried.
+    let mut errors = Vec::new();
     if let Some(up) = wanted.lb_up
         && current.lb_up != Some(up)
     {
@@ -275,14 +284,20 @@ async fn converge<N: Ncc>(
             LbOperation::Down
         };
         count(1);
-        ncc.lb(operation).await?;
-        current.lb_up = Some(up);
+        match ncc.lb(operation).await {
+            Ok(()) => current.lb_up = Some(up),
+            Err(error) => errors.push(error.0),
+        }
     }
     for (id, vlan) in &wanted.vlans {
         if !current.vlans.contains(id) {
             count(1);
-            ncc.add_vlan(vlan.clone()).await?;
-            current.vlans.insert(*id);
+            match ncc.add_vlan(vlan.clone()).await {
+                Ok(()) => {
+                    current.vlans.insert(*id);
+                }
+                Err(error) => errors.push(error.0),
+            }
         }
     }
 
@@ -304,10 +319,18 @@ async fn converge<N: Ncc>(
         .collect();
     for id in stale {
         count(1);
-        ncc.delete_vlan(id).await?;
-        current.vlans.remove(&id);
+        match ncc.delete_vlan(id).await {
+            Ok(()) => {
+                current.vlans.remove(&id);
+            }
+            Err(error) => errors.push(error.0),
+        }
     }
-    Ok(())
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(NccError(errors.join("; ")))
+    }
 }
 
 /// Sends `actions` in order, IPVS changes batched between the others.
