@@ -167,10 +167,16 @@ impl Core {
 
     /// Applies a batch of results; ids of probes that no longer exist are
     /// ignored.
+    ///
+    /// An UNKNOWN result is ignored: a check reports it only before its
+    /// first run, and it must not undo the health a restarted engine
+    /// adopted from the destinations it found programmed.
     pub fn check_results(&mut self, results: impl IntoIterator<Item = (ProbeId, CheckState)>) {
         let known: Vec<_> = results
             .into_iter()
-            .filter(|(probe, _)| self.probes.contains_key(probe))
+            .filter(|(probe, state)| {
+                *state != CheckState::Unknown && self.probes.contains_key(probe)
+            })
             .collect();
         if known.is_empty() {
             return;
