@@ -1,8 +1,9 @@
 //! The main job as a test: the sample GKE pair serving on a real kernel,
 //! through every step `cargo xtask lab` shows (crates/xtask/lab/pair.sh):
-//! election, show commands, traffic to every VIP, failover of a killed
-//! master, the old master rejoining as backup, and an unhealthy backend
-//! leaving IPVS.
+//! election, show commands, traffic to every VIP, a killed engine
+//! restarted without dropping a connection, an unchanged reload, a broken
+//! cluster.pb, failover of a killed master, the old master rejoining as
+//! backup, and an unhealthy backend leaving IPVS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -71,6 +72,10 @@ fn kernel_pair_serves_fails_over_and_drops_unhealthy_backends() {
     );
     for step in [
         "n1 is LEADER, n2 is BACKUP",
+        "IPVS unchanged",
+        "the connection opened before the kill completed: HTTP/1.0 200 OK",
+        "no change sent to the NCC",
+        "IPVS untouched; the good file is back",
         "every VIP answered again through n2",
         "n1 is BACKUP, n2 stays LEADER",
         "none reached admin-1",

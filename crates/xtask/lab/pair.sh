@@ -221,6 +221,12 @@ fi
 
 # ipvs_rules NODE: the IPVS services and destinations, without counters.
 ipvs_rules() { ip netns exec "lab-$1" ipvsadm -Sn | sort; }
+# changes BEFORE AFTER: the lines that differ.
+changes() {
+  printf '%s\n' "$1" >"$lab/before.txt"
+  printf '%s\n' "$2" >"$lab/after.txt"
+  diff "$lab/before.txt" "$lab/after.txt" || true
+}
 # vip_addresses NODE: the addresses on the LB interface.
 vip_addresses() { ip -n "lab-$1" -br addr show ens224; }
 # ncc_changes NODE: how many changes the engine has sent to its NCC.
@@ -229,7 +235,7 @@ ncc_changes() { grep -c "changes to the NCC" "$lab/$1/log/seesaw_engine.INFO" ||
 pid_of() {
   local pid
   for pid in $(ip netns pids "lab-$1"); do
-    [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]] && echo "$pid"
+    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]; then echo "$pid"; fi
   done
 }
 
@@ -259,7 +265,8 @@ PY
   restarted() { local pid; pid=$(pid_of n1 seesaw_engine); [[ -n $pid && $pid != "$engine" ]] && is_state n1 LEADER; }
   wait_for 90 "the watchdog to restart n1's engine" restarted
   sleep 5
-  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed across the engine restart"
+  after=$(ipvs_rules n1)
+  [[ $after == "$before" ]] || fail "IPVS changed across the engine restart: $(changes "$before" "$after")"
   say "engine pid $engine killed, $(pid_of n1 seesaw_engine) serving; IPVS unchanged"
   touch "$lab/held.go"
   wait "$held" || fail "the held connection failed: $(cat "$lab/held.out")"
@@ -274,7 +281,8 @@ if want reload; then
   sent=$(ncc_changes n1)
   cli n1 "config reload" || fail "config reload failed"
   sleep 5
-  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed on an unchanged reload"
+  after=$(ipvs_rules n1)
+  [[ $after == "$before" ]] || fail "IPVS changed on an unchanged reload: $(changes "$before" "$after")"
   [[ $(vip_addresses n1) == "$addresses" ]] || fail "the VIPs changed on an unchanged reload"
   [[ $(ncc_changes n1) == "$sent" ]] || fail "the engine sent changes to the NCC on an unchanged reload"
   say "no change sent to the NCC; IPVS and VIPs as before"
@@ -289,7 +297,8 @@ if want bad-config; then
   wait_for 30 "the engine to report the broken file" reported
   say "config status: $(cli n1 "config status -o json" | grep -o '"[^"]*cluster.pb:[^"]*"' | head -n 1)"
   sleep 2
-  [[ $(ipvs_rules n1) == "$before" ]] || fail "IPVS changed after a broken config"
+  after=$(ipvs_rules n1)
+  [[ $after == "$before" ]] || fail "IPVS changed after a broken config: $(changes "$before" "$after")"
   cp "$lab/cluster.pb.good" "$lab/n1/etc/cluster.pb"
   say "IPVS untouched; the good file is back"
 fi
