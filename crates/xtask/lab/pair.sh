@@ -9,8 +9,10 @@
 #   CLUSTER   the cluster.pb both nodes load
 #   NODE_CFG  seesaw.cfg of node n1 (100.115.222.130)
 #   PEER_CFG  seesaw.cfg of node n2 (100.115.222.131)
-#   STEP      only these steps after the set-up (default: all):
+#   STEP      only these steps after the set-up (default: all but cycles):
 #             show traffic restart reload bad-config failover rejoin unhealthy
+#             cycles (SEESAW_LAB_CYCLES failovers, 10 by default, for the
+#             benchmark)
 #
 # Each step checks its outcome and the script exits non-zero at the first
 # failure, printing the node logs that explain it.
@@ -303,9 +305,7 @@ if want bad-config; then
   say "IPVS untouched; the good file is back"
 fi
 
-if want failover; then
-  step "failover: SIGKILL to n1's daemons and its links down, while the client connects"
-  cat >"$lab/prober.py" <<'PY'
+cat >"$lab/prober.py" <<'PY'
 import socket, sys, time
 targets = [(t.split(":")[0], int(t.split(":")[1])) for t in sys.argv[1:]]
 while True:
@@ -321,27 +321,33 @@ while True:
         print(f"{start:.3f} {vip}:{port} {1 if ok else 0}", flush=True)
     time.sleep(0.05)
 PY
-  ip netns exec lab-client python3 "$lab/prober.py" "${services[@]/#/$net.}" >"$lab/probes.txt" &
+
+# failover FROM TO: kills FROM as a crashed VM dies while the client
+# probes every service, waits until TO serves them all, and sets $outage
+# to the seconds from the kill to the last service's recovery.
+failover() {
+  local from=$1 to=$2 probes=$lab/probes-$1-$SECONDS.txt prober killed_at
+  ip netns exec lab-client python3 "$lab/prober.py" "${services[@]/#/$net.}" >"$probes" &
   prober=$!
   sleep 3
   killed_at=$(date +%s.%N)
-  kill_node n1
-  wait_for 60 "n2 to become master" is_state n2 LEADER
-  # Every service must answer again.
+  kill_node "$from"
+  wait_for 60 "$to to become master" is_state "$to" LEADER
   recovered() {
     local service last
     for service in "${services[@]}"; do
-      last=$(grep " $net.$service " "$lab/probes.txt" | tail -n 1)
+      last=$(grep " $net.$service " "$probes" | tail -n 1)
       [[ ${last##* } == 1 ]] || return 1
     done
   }
-  wait_for 60 "every VIP to answer through n2" recovered
+  wait_for 60 "every VIP to answer through $to" recovered
   sleep 1
   kill "$prober"
+  wait "$prober" 2>/dev/null || true
   # The outage of a service runs from the kill to its first success
   # after a failure; probes in flight while the links went down still
   # succeed and do not count.
-  outage=$(python3 - "$killed_at" "$lab/probes.txt" <<'PY'
+  outage=$(python3 - "$killed_at" "$probes" <<'PY'
 import sys
 killed = float(sys.argv[1])
 failed, recovered = {}, {}
@@ -357,6 +363,24 @@ for line in open(sys.argv[2]):
 print(f"{max(recovered.values()) - killed:.2f}" if recovered else "0.00")
 PY
 )
+}
+
+# revive NODE: brings a killed node back; it must rejoin as backup.
+revive() {
+  local node=$1 other=n1
+  [[ $node == n1 ]] && other=n2
+  ip -n "lab-$node" link set ens192 up
+  ip -n "lab-$node" link set ens224 up
+  ip -n "lab-$node" route replace default via "$net.129"
+  start_node "$node"
+  wait_for 120 "$node to rejoin as backup" is_state "$node" BACKUP
+  sleep 5
+  is_state "$other" LEADER || fail "$other lost mastership when $node came back"
+}
+
+if want failover; then
+  step "failover: SIGKILL to n1's daemons and its links down, while the client connects"
+  failover n1 n2
   say "every VIP answered again through n2 ${outage} s after the kill"
   echo "failover_seconds $outage" >"$lab/failover.txt"
   [[ -n ${SEESAW_LAB_RESULTS:-} ]] && cp "$lab/failover.txt" "$SEESAW_LAB_RESULTS/"
@@ -364,18 +388,29 @@ fi
 
 if want rejoin; then
   step "n1 comes back and stays backup (no preemption)"
-  ip -n lab-n1 link set ens192 up
-  ip -n lab-n1 link set ens224 up
-  ip -n lab-n1 route replace default via "$net.129"
-  master=n2
-  is_state n2 LEADER || master=n1
-  start_node n1
-  if [[ $master == n2 ]]; then
-    wait_for 120 "n1 to rejoin as backup" is_state n1 BACKUP
-    sleep 5
-    is_state n2 LEADER || fail "n2 lost mastership when n1 came back"
-    say "n1 is BACKUP, n2 stays LEADER"
-  fi
+  revive n1
+  say "n1 is BACKUP, n2 stays LEADER"
+fi
+
+if want cycles; then
+  cycles=${SEESAW_LAB_CYCLES:-10}
+  step "$cycles failover cycles, the master killed each time"
+  outages=()
+  for ((cycle = 1; cycle <= cycles; cycle++)); do
+    from=n1
+    is_state n2 LEADER && from=n2
+    to=n1
+    [[ $from == n1 ]] && to=n2
+    failover "$from" "$to"
+    outages+=("$outage")
+    say "cycle $cycle: $from -> $to, every VIP answered again after $outage s"
+    revive "$from"
+  done
+  say "outage over $cycles cycles: $(printf '%s\n' "${outages[@]}" | python3 -c "
+import statistics, sys
+values = [float(line) for line in sys.stdin]
+print(f'median {statistics.median(values):.2f} s, min {min(values):.2f} s, max {max(values):.2f} s')
+")"
 fi
 
 if want unhealthy; then
