@@ -9,6 +9,7 @@ use crate::bgp::neighbors::{MessageCount, Neighbor};
 use crate::error::{NccError, Result};
 use crate::iptables::{Entry, Mode};
 use crate::ops::{LbConfig, VipKind};
+use crate::vserver_rules::{Action, RulesChange};
 
 fn invalid(message: String) -> NccError {
     NccError::Invalid(message)
@@ -130,6 +131,54 @@ pub fn entries(entries: &[proto::VserverEntry]) -> Result<Vec<Entry>> {
             })
         })
         .collect()
+}
+
+/// Converts an AddVserverRules or DeleteVserverRules request into the
+/// rules to add or delete.
+pub fn rules_change(request: &proto::VserverRulesRequest, action: Action) -> Result<RulesChange> {
+    let lb = lb_config(request.lb.as_ref())?;
+    let address = required_ip(&request.address, "address")?;
+    let family_matches = match proto::AddressFamily::try_from(request.family) {
+        Ok(proto::AddressFamily::Ipv4) => address.is_ipv4(),
+        Ok(proto::AddressFamily::Ipv6) => address.is_ipv6(),
+        _ => true,
+    };
+    if !family_matches {
+        return Err(NccError::Invalid(format!(
+            "virtual server {} address {address} is not of the requested family",
+            request.vserver_name
+        )));
+    }
+    let entries = entries(&request.entries)?;
+    RulesChange::new(
+        action,
+        &lb,
+        &request.vserver_name,
+        address,
+        request.fwmark,
+        &entries,
+    )
+}
+
+/// Converts one change of an ApplyVserverRules batch; `index` is its
+/// position, for the error of an empty change.
+pub fn batch_rules_change(
+    change: &proto::VserverRulesChange,
+    index: usize,
+) -> (Option<&proto::VserverRulesRequest>, Result<RulesChange>) {
+    use proto::vserver_rules_change::Change;
+    match &change.change {
+        Some(Change::AddRules(request)) => (Some(request), rules_change(request, Action::Add)),
+        Some(Change::DeleteRules(request)) => {
+            (Some(request), rules_change(request, Action::Delete))
+        }
+        None => (
+            None,
+            Err(invalid(format!(
+                "change {index} of the batch is empty: set add_rules or delete_rules"
+            ))),
+        ),
+    }
 }
 
 /// Converts a neighbour of `show ip bgp neighbors` for the API.

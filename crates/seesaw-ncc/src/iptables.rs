@@ -7,15 +7,23 @@
 //! match (`-m ipvs --vaddr`), which only the iptables binaries can express,
 //! so they run as processes.
 
+mod key;
+mod restore;
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::error::{NccError, Result};
+
+pub use key::RuleKey;
+pub use restore::{RestoreInput, RestoreScript, RuleSet, failed_line};
 
 /// TCP port of the ECU (the Seesaw control UI), open on every address.
 pub const ECU_PORT: u16 = 10257;
@@ -26,7 +34,7 @@ const ATTEMPTS: u32 = 5;
 const RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// One chain of ours and the built-in chain that jumps to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OwnChain {
     pub table: &'static str,
     pub builtin: &'static str,
@@ -82,7 +90,8 @@ impl Family {
         }
     }
 
-    fn program(self) -> &'static str {
+    /// The iptables program of the family: `iptables` or `ip6tables`.
+    pub fn program(self) -> &'static str {
         match self {
             Self::V4 => "iptables",
             Self::V6 => "ip6tables",
@@ -98,7 +107,7 @@ impl Family {
 }
 
 /// Where a rule goes in its chain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Position {
     /// At the top, ahead of the rules added before it.
     First,
@@ -107,7 +116,7 @@ pub enum Position {
 }
 
 /// A rule in one of our chains.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rule {
     pub chain: OwnChain,
     pub position: Position,
@@ -307,30 +316,17 @@ pub fn address_rules(address: IpAddr) -> Vec<Rule> {
     ]
 }
 
-/// Returns the rules of a virtual server being removed that none of the
-/// remaining virtual servers' rules (`kept`) repeats, so two virtual
-/// servers with the same port on one address keep that port open.
-pub fn rules_to_delete(removed: &[Rule], kept: &[Rule]) -> Vec<Rule> {
-    removed
-        .iter()
-        .filter(|rule| !kept.contains(rule))
-        .cloned()
-        .collect()
-}
-
 /// Tells whether SEESAW-INPUT, as `iptables-save` lists it, still accepts
 /// traffic to `address` for something other than ICMP, that is whether a
 /// virtual server still uses the address. This covers virtual servers
 /// added before the NCC restarted, which it no longer has in memory.
 pub fn address_in_use(saved: &[SavedRule], address: IpAddr) -> bool {
-    let icmp = icmp_name(Family::of(address));
-    let address = address.to_string();
+    let family = Family::of(address);
     saved.iter().any(|rule| {
         rule.table == FILTER_INPUT.table
             && rule.chain == FILTER_INPUT.name
-            && value_after(&rule.args, "-d").map(host_address) == Some(address.as_str())
-            && value_after(&rule.args, "-j") == Some("ACCEPT")
-            && value_after(&rule.args, "-p") != Some(icmp)
+            && restore::service_accept_address(family, &RuleKey::of(family, &rule.args))
+                == Some(address)
     })
 }
 
@@ -551,6 +547,47 @@ impl Iptables {
                 stderr: outcome.stderr,
             })
         }
+    }
+
+    /// Feeds `input` to `iptables-restore -w --noflush` (or
+    /// `ip6tables-restore`). Tables are committed one after another, so
+    /// when one fails the tables before it stay changed. A failure is not
+    /// retried here: exit status 4 also means that the kernel rejected a
+    /// rule, and the caller plans again from a new `iptables-save`.
+    pub async fn restore(&self, family: Family, input: &str) -> Result<Outcome> {
+        let program = format!("{}-restore", family.program());
+        let path = find_program(&program)?;
+        let _guard = self.lock.lock().await;
+        let failed = |source| NccError::io(format!("run {}", path.display()), source);
+        let mut child = Command::new(&path)
+            .args(["-w", "--noflush"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(failed)?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let input = input.to_owned();
+        // Write while the child runs, so that neither side waits on a
+        // full pipe.
+        let writer = tokio::spawn(async move {
+            stdin.write_all(input.as_bytes()).await?;
+            stdin.shutdown().await
+        });
+        let output = child.wait_with_output().await.map_err(failed)?;
+        let written = writer
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        let outcome = Outcome {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            status: output.status.to_string(),
+        };
+        if outcome.success {
+            written.map_err(failed)?;
+        }
+        Ok(outcome)
     }
 }
 
@@ -799,47 +836,6 @@ mod tests {
                 "-t filter SEESAW-INPUT -d 2001:db8::10/128 -j REJECT",
             ]
         );
-    }
-
-    #[test]
-    fn shared_address_rules_kept_for_other_vserver() {
-        let address = "192.0.2.10".parse().unwrap();
-        let web = [Entry {
-            protocol: 6,
-            port: 80,
-            mode: Mode::Dsr,
-        }];
-        let dns = [Entry {
-            protocol: 17,
-            port: 53,
-            mode: Mode::Dsr,
-        }];
-        let web_rules = vserver_rules(address, None, 0, &web).unwrap();
-        let dns_rules = vserver_rules(address, None, 0, &dns).unwrap();
-
-        let deleted = rules_to_delete(&web_rules, &dns_rules);
-
-        assert_eq!(
-            texts(&deleted),
-            ["-t filter SEESAW-INPUT -p tcp -d 192.0.2.10/32 --dport 80 -j ACCEPT"]
-        );
-    }
-
-    #[test]
-    fn last_vserver_on_address_deletes_all() {
-        let address = "192.0.2.10".parse().unwrap();
-        let web = [Entry {
-            protocol: 6,
-            port: 80,
-            mode: Mode::Dsr,
-        }];
-        let other = vserver_rules("192.0.2.11".parse().unwrap(), None, 0, &web).unwrap();
-        let web_rules = vserver_rules(address, None, 0, &web).unwrap();
-
-        let deleted = rules_to_delete(&web_rules, &other);
-
-        assert_eq!(deleted, web_rules);
-        assert!(deleted.ends_with(&address_rules(address)));
     }
 
     #[test]

@@ -11,3 +11,4 @@ pub mod net;
 pub mod ops;
 pub mod service;
 pub mod sysctl;
+pub mod vserver_rules;

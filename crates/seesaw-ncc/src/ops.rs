@@ -1,6 +1,5 @@
 //! The NCC operations on links, addresses, rules and routes.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
@@ -13,6 +12,7 @@ use crate::error::{NccError, Result};
 use crate::iptables::{self, Family, Iptables};
 use crate::net::{self, Address, Link, Net, TABLE_LOCAL, TABLE_MAIN};
 use crate::sysctl::Sysctls;
+use crate::vserver_rules::Registry;
 
 /// The load-balancing interface and what surrounds it, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +78,10 @@ pub struct Ncc {
     pub net: Net,
     pub iptables: Iptables,
     pub sysctls: Sysctls,
-    /// The iptables rules of each virtual server added since the last LB
-    /// interface init, by virtual server name. Deleting one virtual server
-    /// keeps the rules that another one still has.
-    vserver_rules: Mutex<BTreeMap<String, Vec<iptables::Rule>>>,
+    /// The iptables rules of each virtual server address added since the
+    /// last LB interface init. Deleting one virtual server keeps the rules
+    /// that another one still has.
+    pub(crate) vserver_rules: Mutex<Registry>,
 }
 
 impl Ncc {
@@ -90,7 +90,7 @@ impl Ncc {
             net,
             iptables: Iptables::default(),
             sysctls: Sysctls::default(),
-            vserver_rules: Mutex::new(BTreeMap::new()),
+            vserver_rules: Mutex::new(Registry::default()),
         }
     }
 
@@ -568,71 +568,6 @@ impl Ncc {
         ))
     }
 
-    /// Adds the iptables rules of virtual server `name`.
-    pub async fn add_vserver_rules(
-        &self,
-        lb: &LbConfig,
-        name: &str,
-        address: IpAddr,
-        fwmark: u32,
-        entries: &[iptables::Entry],
-    ) -> Result<()> {
-        let family = Family::of(address);
-        let rules = iptables::vserver_rules(address, cluster_vip(lb, family), fwmark, entries)?;
-        for rule in &rules {
-            self.iptables.add_rule(family, rule).await?;
-        }
-        self.vserver_rules
-            .lock()
-            .unwrap()
-            .insert(name.to_owned(), rules);
-        Ok(())
-    }
-
-    /// Deletes the iptables rules of virtual server `name`, except those
-    /// that another virtual server still needs: its identical rules, and
-    /// the ICMP ACCEPT and REJECT of an address that another virtual server
-    /// still uses.
-    pub async fn delete_vserver_rules(
-        &self,
-        lb: &LbConfig,
-        name: &str,
-        address: IpAddr,
-        fwmark: u32,
-        entries: &[iptables::Entry],
-    ) -> Result<()> {
-        let family = Family::of(address);
-        let rules = iptables::vserver_rules(address, cluster_vip(lb, family), fwmark, entries)?;
-        // NOTE: after an NCC restart the map is empty until the next init,
-        // so a port rule shared with another virtual server is deleted here.
-        let kept: Vec<iptables::Rule> = {
-            let mut registry = self.vserver_rules.lock().unwrap();
-            registry.remove(name);
-            registry.values().flatten().cloned().collect()
-        };
-        let shared = iptables::address_rules(address);
-        let deleted = iptables::rules_to_delete(&rules, &kept);
-        for rule in deleted.iter().filter(|rule| !shared.contains(rule)) {
-            self.iptables.delete_rule(family, rule).await?;
-        }
-        if !deleted.iter().any(|rule| shared.contains(rule)) {
-            return Ok(());
-        }
-        // A virtual server added before the NCC restarted is not in memory,
-        // but its port rules are still in SEESAW-INPUT.
-        let saved = iptables::parse_save(&self.iptables.save(family).await?);
-        if iptables::address_in_use(&saved, address) {
-            tracing::info!(
-                "keeping the ICMP and REJECT rules of {address}: another virtual server still uses it"
-            );
-            return Ok(());
-        }
-        for rule in &shared {
-            self.iptables.delete_rule(family, rule).await?;
-        }
-        Ok(())
-    }
-
     /// Removes what the Go Seesaw NCC left in the built-in iptables chains.
     /// Its addresses, rules and routes are replaced at the next LB interface
     /// init, which knows the interface and table.
@@ -665,14 +600,6 @@ impl Ncc {
     /// NCC restarts; the next LB interface init resets them.
     pub fn shutdown(&self) {
         self.sysctls.restore();
-    }
-}
-
-/// The cluster VIP of `family`, the source address of SNAT.
-fn cluster_vip(lb: &LbConfig, family: Family) -> Option<IpAddr> {
-    match family {
-        Family::V4 => lb.cluster_v4.map(IpAddr::V4),
-        Family::V6 => lb.cluster_v6,
     }
 }
 

@@ -15,6 +15,7 @@ use crate::convert;
 use crate::error::{NccError, Result};
 use crate::net;
 use crate::ops::Ncc;
+use crate::vserver_rules::Action;
 
 /// The NCC behind the API. Changes to links, addresses, rules and iptables
 /// run one at a time so that a read-modify-write (such as "add this rule
@@ -381,7 +382,7 @@ impl ncc_server::Ncc for NccService {
         let _guard = self.network_lock.lock().await;
         reply(
             "AddVserverRules",
-            self.vserver_rules(request.get_ref(), true)
+            self.vserver_rules(request.get_ref(), Action::Add)
                 .await
                 .map(|()| proto::Empty {}),
         )
@@ -394,10 +395,20 @@ impl ncc_server::Ncc for NccService {
         let _guard = self.network_lock.lock().await;
         reply(
             "DeleteVserverRules",
-            self.vserver_rules(request.get_ref(), false)
+            self.vserver_rules(request.get_ref(), Action::Delete)
                 .await
                 .map(|()| proto::Empty {}),
         )
+    }
+
+    async fn apply_vserver_rules(
+        &self,
+        request: Request<proto::VserverRulesBatch>,
+    ) -> std::result::Result<Response<proto::VserverRulesBatchReport>, Status> {
+        let _guard = self.network_lock.lock().await;
+        Ok(Response::new(
+            self.apply_rules_batch(request.get_ref()).await,
+        ))
     }
 
     async fn send_gratuitous_arp(
@@ -642,31 +653,13 @@ impl NccService {
         result.map_err(bgp_failed(action))
     }
 
-    async fn vserver_rules(&self, request: &proto::VserverRulesRequest, add: bool) -> Result<()> {
-        let lb = convert::lb_config(request.lb.as_ref())?;
-        let address = convert::required_ip(&request.address, "address")?;
-        let family_matches = match proto::AddressFamily::try_from(request.family) {
-            Ok(proto::AddressFamily::Ipv4) => address.is_ipv4(),
-            Ok(proto::AddressFamily::Ipv6) => address.is_ipv6(),
-            _ => true,
-        };
-        if !family_matches {
-            return Err(NccError::Invalid(format!(
-                "virtual server {} address {address} is not of the requested family",
-                request.vserver_name
-            )));
-        }
-        let entries = convert::entries(&request.entries)?;
-        let name = &request.vserver_name;
-        let result = if add {
-            self.ncc
-                .add_vserver_rules(&lb, name, address, request.fwmark, &entries)
-                .await
-        } else {
-            self.ncc
-                .delete_vserver_rules(&lb, name, address, request.fwmark, &entries)
-                .await
-        };
+    async fn vserver_rules(
+        &self,
+        request: &proto::VserverRulesRequest,
+        action: Action,
+    ) -> Result<()> {
+        let change = convert::rules_change(request, action)?;
+        let result = self.ncc.apply_rules_change(&change).await;
         result.map_err(|error| match error {
             NccError::Command {
                 command,
@@ -679,5 +672,43 @@ impl NccService {
             },
             other => other,
         })
+    }
+
+    /// Applies a batch of virtual server rule changes and reports the
+    /// failed ones by position.
+    async fn apply_rules_batch(
+        &self,
+        batch: &proto::VserverRulesBatch,
+    ) -> proto::VserverRulesBatchReport {
+        let mut requests = Vec::new();
+        let mut changes = Vec::new();
+        for (index, change) in batch.changes.iter().enumerate() {
+            let (request, change) = convert::batch_rules_change(change, index);
+            requests.push(request);
+            changes.push(change);
+        }
+        let failures: Vec<proto::VserverRulesFailure> = self
+            .ncc
+            .apply_vserver_rules(&changes)
+            .await
+            .into_iter()
+            .map(|(index, error)| {
+                let request = requests[index];
+                proto::VserverRulesFailure {
+                    index: index as u32,
+                    vserver_name: request
+                        .map(|request| request.vserver_name.clone())
+                        .unwrap_or_default(),
+                    address: request
+                        .map(|request| request.address.clone())
+                        .unwrap_or_default(),
+                    error,
+                }
+            })
+            .collect();
+        proto::VserverRulesBatchReport {
+            applied: (changes.len() - failures.len()) as u32,
+            failures,
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! `ipvsadm`) or sends real packets.
 
 mod frr;
+mod lb;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,9 +20,8 @@ use std::time::Duration;
 use seesaw_ipc::proto::{self, ncc_client::NccClient};
 use tonic::transport::Channel;
 
-const NODE: &str = "10.10.0.5";
-const CLUSTER_VIP: &str = "10.10.0.10";
-const GATEWAY: &str = "10.10.0.1";
+use lb::{CLUSTER_VIP, GATEWAY, NODE, lb_interface};
+
 const CLIENT: &str = "10.10.0.50";
 const BACKEND: &str = "10.10.0.60";
 const DSR_VIP: &str = "10.10.0.100";
@@ -232,25 +232,6 @@ async fn client(socket: &std::path::Path) -> NccClient<Channel> {
     seesaw_ipc::connect(socket, &options)
         .await
         .expect("connect to seesaw_ncc")
-}
-
-fn lb_interface() -> proto::LbInterface {
-    proto::LbInterface {
-        name: "eth1".to_owned(),
-        dummy_interface: "dummy0".to_owned(),
-        node_interface: "eth0".to_owned(),
-        node: Some(proto::HostAddresses {
-            ipv4: NODE.to_owned(),
-            ipv6: String::new(),
-        }),
-        cluster_vip: Some(proto::HostAddresses {
-            ipv4: CLUSTER_VIP.to_owned(),
-            ipv6: String::new(),
-        }),
-        routing_table: 2,
-        vrid: 60,
-        use_vmac: true,
-    }
 }
 
 fn vip_request(address: &str, kind: proto::VipType) -> proto::VipRequest {
@@ -1708,5 +1689,278 @@ async fn kernel_ncc_bgp_calls() {
     ncc.delete_vip(vip_request(anycast, proto::VipType::Anycast))
         .await
         .expect("DeleteVip anycast");
+    assert!(daemon.stop().success());
+}
+
+/// The rules request of virtual server `vs<index>` in a batch test. The mix
+/// covers every kind of rule: DSR ports, NAT (raw ACCEPT and SNAT), fwmark
+/// (MARK), a TUN service on every port, IPv6, and pairs of virtual servers
+/// on one address that share a port rule and the address's ICMP and
+/// REJECT rules.
+fn batch_vserver(index: u32) -> proto::VserverRulesRequest {
+    let tcp = |port| proto::VserverEntry {
+        protocol: 6,
+        port,
+        mode: proto::ForwardingMode::Dsr as i32,
+    };
+    let v6 = index % 10 == 9;
+    // The second of each ten shares the first one's address.
+    let slot = if index % 10 == 1 { index - 1 } else { index };
+    let address = if v6 {
+        format!("fd00:20::{:x}", slot + 1)
+    } else {
+        format!("10.20.{}.{}", slot / 200, slot % 200 + 1)
+    };
+    let mut fwmark = 0;
+    let entries = match index % 4 {
+        _ if index % 10 == 1 => vec![
+            tcp(80),
+            proto::VserverEntry {
+                protocol: 17,
+                port: 53,
+                mode: proto::ForwardingMode::Nat as i32,
+            },
+        ],
+        0 => vec![tcp(80), tcp(443)],
+        1 if !v6 => vec![proto::VserverEntry {
+            protocol: 17,
+            port: 53,
+            mode: proto::ForwardingMode::Nat as i32,
+        }],
+        2 => {
+            fwmark = 100 + index;
+            vec![tcp(0), tcp(8080)]
+        }
+        _ => vec![
+            proto::VserverEntry {
+                protocol: 6,
+                port: 0,
+                mode: proto::ForwardingMode::Tun as i32,
+            },
+            proto::VserverEntry {
+                protocol: 132,
+                port: 9,
+                mode: proto::ForwardingMode::Dsr as i32,
+            },
+        ],
+    };
+    proto::VserverRulesRequest {
+        lb: Some(lb_interface()),
+        vserver_name: format!("vs{index}"),
+        family: if v6 {
+            proto::AddressFamily::Ipv6
+        } else {
+            proto::AddressFamily::Ipv4
+        } as i32,
+        address,
+        entries,
+        fwmark,
+    }
+}
+
+fn add_rules(request: proto::VserverRulesRequest) -> proto::VserverRulesChange {
+    proto::VserverRulesChange {
+        change: Some(proto::vserver_rules_change::Change::AddRules(request)),
+    }
+}
+
+fn delete_rules(request: proto::VserverRulesRequest) -> proto::VserverRulesChange {
+    proto::VserverRulesChange {
+        change: Some(proto::vserver_rules_change::Change::DeleteRules(request)),
+    }
+}
+
+/// `iptables-save` and `ip6tables-save` without comments and counters, so
+/// that two listings of the same rules compare equal.
+fn saved_tables(lab: &Lab) -> String {
+    let mut text = String::new();
+    for program in ["iptables-save", "ip6tables-save"] {
+        for line in lab.exec("lb", &iptables_program(program)).lines() {
+            if line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with(':') {
+                let words: Vec<&str> = line.split_whitespace().take(2).collect();
+                text.push_str(&words.join(" "));
+            } else {
+                text.push_str(line);
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Applies a batch and asserts that every change succeeded.
+async fn apply_batch(ncc: &mut NccClient<Channel>, changes: Vec<proto::VserverRulesChange>) {
+    let count = changes.len() as u32;
+    let started = std::time::Instant::now();
+    let report = ncc
+        .apply_vserver_rules(proto::VserverRulesBatch { changes })
+        .await
+        .expect("ApplyVserverRules")
+        .into_inner();
+    println!(
+        "ApplyVserverRules of {count} changes took {:?}",
+        started.elapsed()
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.applied, count);
+}
+
+/// Asserts that two listings are equal, printing the lines that differ.
+fn assert_same_rules(batch: &str, single: &str, what: &str) {
+    let only_batch: Vec<&str> = batch
+        .lines()
+        .filter(|line| !single.contains(line))
+        .collect();
+    let only_single: Vec<&str> = single
+        .lines()
+        .filter(|line| !batch.contains(line))
+        .collect();
+    assert!(
+        batch == single,
+        "{what}: the batch and the single calls differ\nonly after the batch: {only_batch:#?}\nonly after the single calls: {only_single:#?}\nbatch:\n{batch}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and iptables rules"]
+async fn kernel_ncc_vserver_rules_batch() {
+    require_lab();
+    let lab = Lab::new("nccR");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    // Host rules in built-in chains and in a chain of the host's own.
+    lab.iptables("-A INPUT -s 10.99.0.0/16 -p tcp --dport 22 -j ACCEPT");
+    lab.iptables("-N HOST-CHAIN");
+    lab.iptables("-A HOST-CHAIN -s 10.98.0.0/16 -j DROP");
+    lab.exec(
+        "lb",
+        &format!(
+            "{} -w -A INPUT -s fd00:99::/64 -p tcp --dport 22 -j ACCEPT",
+            iptables_program("ip6tables")
+        ),
+    );
+    let host_rules = [
+        "-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "-A HOST-CHAIN -s 10.98.0.0/16 -j DROP",
+        "-A INPUT -s fd00:99::/64 -p tcp -m tcp --dport 22 -j ACCEPT",
+    ];
+
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    let initial = saved_tables(&lab);
+    let vservers: Vec<proto::VserverRulesRequest> = (0..200).map(batch_vserver).collect();
+    let half: Vec<proto::VserverRulesRequest> = vservers.iter().step_by(2).cloned().collect();
+
+    // The reference: one call per virtual server.
+    let started = std::time::Instant::now();
+    for request in &vservers {
+        ncc.add_vserver_rules(request.clone())
+            .await
+            .unwrap_or_else(|error| panic!("AddVserverRules {}: {error}", request.vserver_name));
+    }
+    println!("200 AddVserverRules calls took {:?}", started.elapsed());
+    let single_added = saved_tables(&lab);
+    for request in &half {
+        ncc.delete_vserver_rules(request.clone())
+            .await
+            .unwrap_or_else(|error| panic!("DeleteVserverRules {}: {error}", request.vserver_name));
+    }
+    let single_deleted = saved_tables(&lab);
+    println!("after the single calls:\n{single_deleted}");
+
+    // InitLbInterface flushes our chains and forgets the virtual servers.
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface again");
+    assert_same_rules(&saved_tables(&lab), &initial, "after init");
+
+    // The batch gives the same rules in the same order, and again nothing
+    // changes.
+    let adds: Vec<proto::VserverRulesChange> = vservers.iter().cloned().map(add_rules).collect();
+    apply_batch(&mut ncc, adds.clone()).await;
+    assert_same_rules(&saved_tables(&lab), &single_added, "200 added");
+    apply_batch(&mut ncc, adds).await;
+    assert_same_rules(&saved_tables(&lab), &single_added, "200 added twice");
+
+    let deletes: Vec<proto::VserverRulesChange> = half.iter().cloned().map(delete_rules).collect();
+    apply_batch(&mut ncc, deletes.clone()).await;
+    assert_same_rules(&saved_tables(&lab), &single_deleted, "half deleted");
+    apply_batch(&mut ncc, deletes).await;
+    assert_same_rules(&saved_tables(&lab), &single_deleted, "half deleted twice");
+
+    // Invalid changes fail alone and name their object; the valid ones in
+    // between apply.
+    let mut nat_v6 = batch_vserver(9);
+    nat_v6.vserver_name = "nat-v6".to_owned();
+    nat_v6.entries[0].mode = proto::ForwardingMode::Nat as i32;
+    let mut bad_address = batch_vserver(4);
+    bad_address.vserver_name = "bad-address".to_owned();
+    bad_address.address = "10.20.0.300".to_owned();
+    let mut extra = batch_vserver(4);
+    extra.vserver_name = "extra".to_owned();
+    extra.address = "10.21.0.1".to_owned();
+    let report = ncc
+        .apply_vserver_rules(proto::VserverRulesBatch {
+            changes: vec![
+                add_rules(nat_v6),
+                proto::VserverRulesChange { change: None },
+                add_rules(extra.clone()),
+                add_rules(bad_address),
+            ],
+        })
+        .await
+        .expect("ApplyVserverRules with failures")
+        .into_inner();
+    assert_eq!(report.applied, 1, "{report:?}");
+    let indexes: Vec<u32> = report
+        .failures
+        .iter()
+        .map(|failure| failure.index)
+        .collect();
+    assert_eq!(indexes, [0, 1, 3], "{report:?}");
+    assert_eq!(report.failures[0].vserver_name, "nat-v6", "{report:?}");
+    assert!(
+        report.failures[0].error.contains("fd00:20::a"),
+        "{report:?}"
+    );
+    assert!(report.failures[1].error.contains("change 1"), "{report:?}");
+    assert_eq!(report.failures[2].address, "10.20.0.300", "{report:?}");
+    assert!(
+        report.failures[2].error.contains("10.20.0.300"),
+        "{report:?}"
+    );
+    let saved = lab.iptables_save();
+    assert!(
+        saved.contains("-A SEESAW-INPUT -d 10.21.0.1/32 -p tcp -m tcp --dport 80 -j ACCEPT"),
+        "{saved}"
+    );
+    apply_batch(&mut ncc, vec![delete_rules(extra)]).await;
+    assert_same_rules(&saved_tables(&lab), &single_deleted, "extra deleted");
+
+    // After a restart the NCC has no record of the virtual servers; deleting
+    // the rest leaves only the rules of init.
+    assert!(daemon.stop().success());
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    let rest: Vec<proto::VserverRulesChange> = vservers
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .cloned()
+        .map(delete_rules)
+        .collect();
+    apply_batch(&mut ncc, rest).await;
+    assert_same_rules(&saved_tables(&lab), &initial, "all deleted after a restart");
+
+    let saved = saved_tables(&lab);
+    for rule in host_rules {
+        assert!(saved.contains(rule), "host rule {rule} lost:\n{saved}");
+    }
     assert!(daemon.stop().success());
 }
