@@ -10,7 +10,8 @@
 #   NODE_CFG  seesaw.cfg of node n1 (100.115.222.130)
 #   PEER_CFG  seesaw.cfg of node n2 (100.115.222.131)
 #   STEP      only these steps after the set-up (default: all but cycles):
-#             show traffic restart reload bad-config failover rejoin unhealthy
+#             show traffic restart reload config-change bad-config failover
+#             rejoin unhealthy
 #             cycles (SEESAW_LAB_CYCLES failovers, 10 by default, for the
 #             benchmark)
 #
@@ -23,7 +24,7 @@ cluster_file=$(realpath "$2")
 declare -A node_cfg=([n1]=$(realpath "$3") [n2]=$(realpath "$4"))
 shift 4
 steps=("$@")
-[[ ${#steps[@]} -gt 0 ]] || steps=(show traffic restart reload bad-config failover rejoin unhealthy)
+[[ ${#steps[@]} -gt 0 ]] || steps=(show traffic restart reload config-change bad-config failover rejoin unhealthy)
 
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
 lab=$(mktemp -d /tmp/seesaw-lab.XXXXXX)
@@ -288,6 +289,32 @@ if want reload; then
   [[ $(vip_addresses n1) == "$addresses" ]] || fail "the VIPs changed on an unchanged reload"
   [[ $(ncc_changes n1) == "$sent" ]] || fail "the engine sent changes to the NCC on an unchanged reload"
   say "no change sent to the NCC; IPVS and VIPs as before"
+fi
+
+if want config-change; then
+  step "cluster.pb on n1 loses user-1-ingress-controller, then gets it back"
+  cp "$lab/n1/etc/cluster.pb" "$lab/cluster.pb.full"
+  python3 - "$lab/n1/etc/cluster.pb" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+start = text.index('vserver: <\n  name: "user-1-ingress-controller"')
+depth, end = 0, start
+for match in re.finditer(r"<|>", text[start:]):
+    depth += 1 if match.group() == "<" else -1
+    if depth == 0:
+        end = start + match.end() + 1
+        break
+open(path + ".new", "w").write(text[:start] + text[end:])
+PY
+  mv "$lab/n1/etc/cluster.pb.new" "$lab/n1/etc/cluster.pb"
+  gone() { ! ip netns exec lab-n1 ipvsadm -Ln | grep -q "$net.145:" && ! vip_addresses n1 | grep -q "$net.145/"; }
+  wait_for 30 "the vserver's services and VIP to leave n1" gone
+  [[ $(ip netns exec lab-n1 ipvsadm -Ln | grep -c '^TCP') -eq 4 ]] || fail "other services changed"
+  say "$net.145:80 and :443 and the VIP $net.145 are gone; the other 4 services stay"
+  cp "$lab/cluster.pb.full" "$lab/n1/etc/cluster.pb"
+  wait_for 60 "the vserver to come back" master_has_services n1
+  say "restored: all ${#services[@]} services are back"
 fi
 
 if want bad-config; then
