@@ -1,5 +1,5 @@
 //! Generates the message types and the gRPC clients and servers of
-//! `proto/ncc.proto` and `proto/engine.proto`. protox parses the file in pure Rust, so the build
+//! `proto/ncc.proto`, `proto/engine.proto` and `proto/sync.proto`. protox parses the file in pure Rust, so the build
 //! needs no `protoc`.
 
 use std::path::PathBuf;
@@ -8,7 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
     let ncc = proto_dir.join("ncc.proto");
     let engine = proto_dir.join("engine.proto");
-    for file in [&ncc, &engine] {
+    let sync = proto_dir.join("sync.proto");
+    for file in [&ncc, &engine, &sync] {
         println!("cargo:rerun-if-changed={}", file.display());
     }
 
@@ -25,5 +26,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .generate_default_stubs(true)
         .compile_fds(protox::compile([&engine], [&proto_dir])?)?;
+
+    // Peer sync reuses the engine's override and check state messages.
+    // The generator also writes engine.proto's module again, with the
+    // extern path, so this run writes to its own directory.
+    let sync_dir = PathBuf::from(std::env::var("OUT_DIR")?).join("sync");
+    std::fs::create_dir_all(&sync_dir)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .extern_path(".seesaw.engine.v1", "crate::engine_proto")
+        .out_dir(&sync_dir)
+        .compile_fds(protox::compile([&sync], [&proto_dir])?)?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`proto`]: the messages and the client and server of `proto/ncc.proto`,
 //!   generated at build time; [`engine_proto`] likewise for
-//!   `proto/engine.proto`, the engine's API.
+//!   `proto/engine.proto`, the engine's API; [`sync_proto`] for
+//!   `proto/sync.proto`, the peer sync between two engines.
 //! - [`ipvs`]: the IPVS messages to and from `seesaw-ipvs` types.
 //! - [`client`]: connecting to the NCC with retries and a timeout per call.
 //! - [`socket`]: what a server does before serving: create the run
@@ -26,6 +27,11 @@ pub mod proto {
 /// Generated from `proto/engine.proto` (package `seesaw.engine.v1`).
 pub mod engine_proto {
     tonic::include_proto!("seesaw.engine.v1");
+}
+
+/// Generated from `proto/sync.proto` (package `seesaw.sync.v1`).
+pub mod sync_proto {
+    include!(concat!(env!("OUT_DIR"), "/sync/seesaw.sync.v1.rs"));
 }
 
 pub use backoff::Backoff;
