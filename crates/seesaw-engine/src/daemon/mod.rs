@@ -8,6 +8,7 @@
 //! - [`server`] and [`access`]: the gRPC service and who may call what.
 //! - [`snapshot`]: the state as API messages.
 //! - [`config_feed`]: the config notifier's output into the core.
+//! - [`sync`]: peer sync with the other engine of the pair.
 
 pub mod access;
 pub mod config_feed;
@@ -16,6 +17,7 @@ pub mod fake_ncc;
 pub mod ncc;
 pub mod server;
 pub mod snapshot;
+pub mod sync;
 pub mod worker;
 
 use std::future::Future;
@@ -144,6 +146,15 @@ pub async fn run<N: Ncc>(
     let control = Arc::new(notifier.handle.clone());
     tasks.spawn(config_feed::run(notifier.notifications, core.clone()));
 
+    let peer_sync = sync::PeerSync::new(sync::SyncSettings::from_node(&node));
+    notifier.handle.set_peer(peer_sync.config_source());
+    let peer_failover = peer_sync.failover();
+    let peer_sync = peer_sync.start(
+        core.clone(),
+        notifier.handle.clone(),
+        options.cluster_file.clone(),
+    );
+
     if let Err(error) = prepare_run_directory(&options.socket) {
         tracing::warn!(
             "failed to prepare the directory of {}: {error}",
@@ -163,11 +174,13 @@ pub async fn run<N: Ncc>(
         worker: status,
     });
 
-    let service = server::EngineService::new(core, control, options.groups);
+    let service =
+        server::EngineService::new(core, control, options.groups).with_peer_failover(peer_failover);
     let served = tonic::transport::Server::builder()
         .add_service(EngineServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
+    peer_sync.stop().await;
     tasks.abort_all();
     notifier.handle.shutdown();
     served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;

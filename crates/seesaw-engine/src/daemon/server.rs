@@ -10,6 +10,8 @@ use tonic::{Request, Response, Status};
 use super::access::{AccessGroups, Caller};
 use super::core::Core;
 use super::snapshot;
+use crate::ha::FailoverError;
+use crate::notifier::source::BoxFuture;
 use crate::overrides::Override;
 
 /// Reloads and source changes, carried out by the config loop.
@@ -24,6 +26,12 @@ pub trait ConfigControl: Send + Sync + 'static {
     fn last_attempt(&self) -> (Option<std::time::SystemTime>, Vec<String>);
 }
 
+/// Passes a failover requested on the backup to the master.
+pub trait PeerFailover: Send + Sync + 'static {
+    /// Asks the peer to fail over; returns the peer's address for logs.
+    fn failover(&self) -> BoxFuture<'_, Result<String, String>>;
+}
+
 /// The service; clones share the state.
 #[derive(Clone)]
 pub struct EngineService {
@@ -32,6 +40,8 @@ pub struct EngineService {
     groups: Arc<AccessGroups>,
     /// The last result of each probe, for `CheckStatus`.
     results: Arc<Mutex<HashMap<u64, api::HealthNotification>>>,
+    /// The peer that a failover goes to when this node is not master.
+    peer: Option<Arc<dyn PeerFailover>>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -47,7 +57,14 @@ impl EngineService {
             config,
             groups: Arc::new(groups),
             results: Arc::new(Mutex::new(HashMap::new())),
+            peer: None,
         }
+    }
+
+    /// Passes failovers requested while this node is not master to `peer`.
+    pub fn with_peer_failover(mut self, peer: Arc<dyn PeerFailover>) -> Self {
+        self.peer = Some(peer);
+        self
     }
 
     fn core(&self) -> MutexGuard<'_, Core> {
@@ -216,11 +233,29 @@ impl EngineApi for EngineService {
     async fn failover(&self, request: Request<api::Empty>) -> Reply<api::Empty> {
         let caller = self.caller(&request);
         caller.require_write("Failover")?;
-        self.core()
-            .request_failover()
-            .map_err(|error| Status::failed_precondition(error.to_string()))?;
-        tracing::info!("failover requested by {caller}");
-        Ok(Response::new(api::Empty {}))
+        let requested = self.core().request_failover();
+        let (error, peer) = match (requested, &self.peer) {
+            (Ok(()), _) => {
+                tracing::info!("failover requested by {caller}");
+                return Ok(Response::new(api::Empty {}));
+            }
+            (Err(error @ FailoverError::NotMaster(_)), Some(peer)) => (error, peer.clone()),
+            (Err(error), _) => return Err(Status::failed_precondition(error.to_string())),
+        };
+        match peer.failover().await {
+            Ok(address) => {
+                tracing::info!("failover requested by {caller}, passed to the master {address}");
+                Ok(Response::new(api::Empty {}))
+            }
+            Err(peer_error) => {
+                tracing::warn!(
+                    "failover requested by {caller}: {error}, and the peer did not fail over: {peer_error}"
+                );
+                Err(Status::failed_precondition(format!(
+                    "{error}, and the peer did not fail over: {peer_error}"
+                )))
+            }
+        }
     }
 
     async fn override_vserver(&self, request: Request<api::VserverOverride>) -> Reply<api::Empty> {

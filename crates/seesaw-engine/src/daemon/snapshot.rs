@@ -59,6 +59,14 @@ pub fn ha_status_from(message: &api::HaStatus) -> HaStatus {
     }
 }
 
+pub fn check_state(state: CheckState) -> api::CheckState {
+    match state {
+        CheckState::Unknown => api::CheckState::Unknown,
+        CheckState::Unhealthy => api::CheckState::Unhealthy,
+        CheckState::Healthy => api::CheckState::Healthy,
+    }
+}
+
 pub fn check_state_from(state: api::CheckState) -> CheckState {
     match state {
         api::CheckState::Unknown => CheckState::Unknown,
@@ -176,7 +184,7 @@ pub fn vlans(cluster: &Cluster) -> api::VlanList {
     }
 }
 
-fn override_state(state: OverrideState) -> api::OverrideState {
+pub fn override_state(state: OverrideState) -> api::OverrideState {
     match state {
         OverrideState::Default => api::OverrideState::Default,
         OverrideState::Disabled => api::OverrideState::Disabled,

@@ -209,7 +209,7 @@ impl Loader {
             Source::Peer => {
                 let peer = lock(&self.peer).clone().ok_or_else(|| {
                     vec![
-                        "no peer config source: this engine cannot fetch the cluster config from its peer yet"
+                        "no peer config source: seesaw.cfg sets no peer_ipv4 to fetch the cluster config from"
                             .to_string(),
                     ]
                 })?;
