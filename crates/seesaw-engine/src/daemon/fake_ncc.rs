@@ -141,6 +141,22 @@ impl Ncc for FakeNcc {
         Ok(())
     }
 
+    async fn rules_batch(
+        &self,
+        changes: Vec<(VserverRules, bool)>,
+    ) -> Result<Vec<(usize, String)>> {
+        let mut state = self.call(changes.len() as u64)?;
+        for (rules, add) in changes {
+            let key = (rules.vserver.clone(), rules.address);
+            if add {
+                state.rules.insert(key, rules);
+            } else {
+                state.rules.remove(&key);
+            }
+        }
+        Ok(Vec::new())
+    }
+
     async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
         let mut state = self.call(1)?;
         if advertise {

@@ -68,6 +68,12 @@ pub trait Ncc: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
     fn vip(&self, vip: Vip, add: bool) -> impl Future<Output = Result<()>> + Send;
     fn rules(&self, rules: VserverRules, add: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Adds (`true`) or deletes (`false`) many vservers' rules in one
+    /// call; returns the failures by index.
+    fn rules_batch(
+        &self,
+        changes: Vec<(VserverRules, bool)>,
+    ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
     fn bgp(&self, ip: IpAddr, advertise: bool) -> impl Future<Output = Result<()>> + Send;
     fn add_vlan(&self, vlan: Vlan) -> impl Future<Output = Result<()>> + Send;
     fn delete_vlan(&self, id: u16) -> impl Future<Output = Result<()>> + Send;
@@ -323,6 +329,39 @@ impl Ncc for GrpcNcc {
         result
             .map(|_| ())
             .map_err(|error| status(call, object, error))
+    }
+
+    async fn rules_batch(
+        &self,
+        changes: Vec<(VserverRules, bool)>,
+    ) -> Result<Vec<(usize, String)>> {
+        use proto::vserver_rules_change::Change;
+        let batch = proto::VserverRulesBatch {
+            changes: changes
+                .iter()
+                .map(|(rules, add)| {
+                    let request = rules_message(&self.lb, rules);
+                    proto::VserverRulesChange {
+                        change: Some(if *add {
+                            Change::AddRules(request)
+                        } else {
+                            Change::DeleteRules(request)
+                        }),
+                    }
+                })
+                .collect(),
+        };
+        let report = self
+            .client()
+            .apply_vserver_rules(batch)
+            .await
+            .map_err(|error| status("ApplyVserverRules", "batch", error))?
+            .into_inner();
+        Ok(report
+            .failures
+            .into_iter()
+            .map(|failure| (failure.index as usize, failure.error))
+            .collect())
     }
 
     async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {

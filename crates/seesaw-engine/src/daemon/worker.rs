@@ -24,6 +24,7 @@ use seesaw_config::model::{Vip, VipType, Vlan};
 use tokio::sync::watch;
 
 use super::ncc::{IpvsChange, LbOperation, Ncc, NccError, Observed};
+use crate::kernel::VserverRules;
 use crate::kernel::{self, Action, KernelState, diff};
 
 /// What the engine wants the kernel to hold.
@@ -339,28 +340,43 @@ async fn send<N: Ncc>(
     actions: Vec<Action>,
     status: &WorkerStatus,
 ) -> Result<(), NccError> {
-    let mut batch = Vec::new();
+    // Consecutive IPVS changes go out as one IpvsApply, consecutive rule
+    // changes as one ApplyVserverRules; the order of the actions holds.
+    let mut ipvs = Vec::new();
+    let mut rules = Vec::new();
     for action in actions {
         if let Some(change) = ipvs_change(&action) {
-            batch.push(change);
+            flush_rules(ncc, &mut rules, status).await?;
+            ipvs.push(change);
             continue;
         }
-        flush(ncc, &mut batch, status).await?;
+        flush_ipvs(ncc, &mut ipvs, status).await?;
+        match action {
+            Action::DeleteVserverRules(change) => {
+                rules.push((change, false));
+                continue;
+            }
+            Action::AddVserverRules(change) => {
+                rules.push((change, true));
+                continue;
+            }
+            _ => {}
+        }
+        flush_rules(ncc, &mut rules, status).await?;
         status.changes.fetch_add(1, Ordering::Relaxed);
         match action {
             Action::WithdrawVip(ip) => ncc.bgp(ip, false).await?,
             Action::AdvertiseVip(ip) => ncc.bgp(ip, true).await?,
             Action::DeleteVip(vip) => ncc.vip(vip, false).await?,
             Action::AddVip(vip) => ncc.vip(vip, true).await?,
-            Action::DeleteVserverRules(rules) => ncc.rules(rules, false).await?,
-            Action::AddVserverRules(rules) => ncc.rules(rules, true).await?,
             _ => {}
         }
     }
-    flush(ncc, &mut batch, status).await
+    flush_ipvs(ncc, &mut ipvs, status).await?;
+    flush_rules(ncc, &mut rules, status).await
 }
 
-async fn flush<N: Ncc>(
+async fn flush_ipvs<N: Ncc>(
     ncc: &N,
     batch: &mut Vec<IpvsChange>,
     status: &WorkerStatus,
@@ -373,6 +389,27 @@ async fn flush<N: Ncc>(
         .changes
         .fetch_add(changes.len() as u64, Ordering::Relaxed);
     let failures = ncc.ipvs(changes).await?;
+    batch_result("IPVS", &failures)
+}
+
+async fn flush_rules<N: Ncc>(
+    ncc: &N,
+    batch: &mut Vec<(VserverRules, bool)>,
+    status: &WorkerStatus,
+) -> Result<(), NccError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let changes = std::mem::take(batch);
+    status
+        .changes
+        .fetch_add(changes.len() as u64, Ordering::Relaxed);
+    let failures = ncc.rules_batch(changes).await?;
+    batch_result("iptables rule", &failures)
+}
+
+/// Turns a batch's failures into one error naming the first few.
+fn batch_result(what: &str, failures: &[(usize, String)]) -> Result<(), NccError> {
     if failures.is_empty() {
         return Ok(());
     }
@@ -382,7 +419,7 @@ async fn flush<N: Ncc>(
         .map(|(index, error)| format!("change {index}: {error}"))
         .collect();
     Err(NccError(format!(
-        "{} IPVS changes failed: {}",
+        "{} {what} changes failed: {}",
         failures.len(),
         shown.join("; ")
     )))
