@@ -369,11 +369,15 @@ async fn backup_loads_config_from_peer() {
         .unwrap()
         .into_inner();
     assert_eq!(status.source, "peer");
-    let saved = std::fs::read_to_string(&backup.cluster).unwrap();
-    assert!(
-        saved.contains("RR"),
-        "the backup saved the peer's config to its cluster.pb"
-    );
+    // The notifier saves a config after it hands it to the engine.
+    eventually(
+        "the backup saved the peer's config to its cluster.pb",
+        || {
+            std::fs::read_to_string(&backup.cluster)
+                .is_ok_and(|saved| saved.contains("scheduler: RR"))
+        },
+    )
+    .await;
 
     master.stop().await;
     backup.stop().await;
