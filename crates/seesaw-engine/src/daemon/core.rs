@@ -68,6 +68,9 @@ pub struct Core {
     pub bgp_neighbors: seesaw_ipc::engine_proto::BgpNeighborList,
     target: watch::Sender<Target>,
     lb_up: Option<bool>,
+    /// Counts the transitions to master and to backup; the daemon resets
+    /// the config source at each, as Seesaw does.
+    pub transitions: watch::Sender<u64>,
 }
 
 impl Core {
@@ -88,6 +91,7 @@ impl Core {
             bgp_neighbors: Default::default(),
             target,
             lb_up: None,
+            transitions: watch::Sender::new(0),
         }
     }
 
@@ -222,10 +226,12 @@ impl Core {
             Transition::BecomeMaster => {
                 tracing::info!("becoming master: bringing the LB interface up");
                 self.lb_up = Some(true);
+                self.transitions.send_modify(|count| *count += 1);
             }
             Transition::BecomeBackup => {
                 tracing::info!("becoming backup: bringing the LB interface down");
                 self.lb_up = Some(false);
+                self.transitions.send_modify(|count| *count += 1);
             }
         }
     }

@@ -145,6 +145,8 @@ pub async fn run<N: Ncc>(
     ));
     let control = Arc::new(notifier.handle.clone());
     tasks.spawn(config_feed::run(notifier.notifications, core.clone()));
+    let transitions = core.lock().expect("engine state poisoned").transitions.subscribe();
+    tasks.spawn(reset_source_on_transitions(transitions, notifier.handle.clone()));
 
     let peer_sync = sync::PeerSync::new(sync::SyncSettings::from_node(&node));
     notifier.handle.set_peer(peer_sync.config_source());
@@ -186,6 +188,19 @@ pub async fn run<N: Ncc>(
     served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;
     tracing::info!("Shutdown complete");
     Ok(())
+}
+
+/// Returns the config source to the one used after the start, and
+/// reloads, at every transition to master or backup, as Seesaw switches to
+/// its config server then.
+async fn reset_source_on_transitions(
+    mut transitions: watch::Receiver<u64>,
+    notifier: crate::notifier::NotifierHandle,
+) {
+    while transitions.changed().await.is_ok() {
+        let previous = notifier.reset_source();
+        tracing::info!("HA transition: config source reset (was {previous}) and reloaded");
+    }
 }
 
 /// Lets users other than root reach the socket once `[access]` names
