@@ -109,6 +109,13 @@ impl Ncc for TimedNcc {
         self.note(self.fake.rules(rules, add).await)
     }
 
+    async fn rules_batch(
+        &self,
+        changes: Vec<(VserverRules, bool)>,
+    ) -> Result<Vec<(usize, String)>> {
+        self.note(self.fake.rules_batch(changes).await)
+    }
+
     async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
         self.note(self.fake.bgp(ip, advertise).await)
     }
