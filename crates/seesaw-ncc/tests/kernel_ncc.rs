@@ -1692,10 +1692,10 @@ async fn kernel_ncc_bgp_calls() {
     assert!(daemon.stop().success());
 }
 
-/// The rules request of virtual server `vs<index>` in a batch test. The mix
-/// covers every kind of rule: DSR ports, NAT (raw ACCEPT and SNAT), fwmark
-/// (MARK), a TUN service on every port, IPv6, and pairs of virtual servers
-/// on one address that share a port rule and the address's ICMP and
+/// Returns the rules request of virtual server `vs<index>` in a batch test.
+/// The mix covers every kind of rule: DSR ports, NAT (raw ACCEPT and SNAT),
+/// fwmark (MARK), a TUN service on every port, and IPv6. Pairs of virtual
+/// servers on one address share a port rule and the address's ICMP and
 /// REJECT rules.
 fn batch_vserver(index: u32) -> proto::VserverRulesRequest {
     let tcp = |port| proto::VserverEntry {
@@ -1874,7 +1874,8 @@ async fn kernel_ncc_vserver_rules_batch() {
     let single_deleted = saved_tables(&lab);
     println!("after the single calls:\n{single_deleted}");
 
-    // InitLbInterface flushes our chains and forgets the virtual servers.
+    // InitLbInterface flushes our chains and clears the record of the
+    // virtual servers.
     ncc.init_lb_interface(lb_interface())
         .await
         .expect("InitLbInterface again");
@@ -1963,4 +1964,166 @@ async fn kernel_ncc_vserver_rules_batch() {
         assert!(saved.contains(rule), "host rule {rule} lost:\n{saved}");
     }
     assert!(daemon.stop().success());
+}
+
+/// Returns an `iptables-restore` script that fails like the real one when
+/// the kernel rejects a rule. Input with `--vaddr 10.22.0.99` fails at that
+/// line after the tables before it are committed, as iptables-restore
+/// commits table by table. Input with 10.22.0.98 fails with an error that
+/// names no line. Any other input goes to the real program.
+fn failing_restore(real: &str) -> String {
+    format!(
+        r#"#!/bin/bash
+input=$(cat)
+line=$(grep -n -- '--vaddr 10.22.0.99' <<<"$input" | head -n 1 | cut -d: -f1)
+if [ -n "$line" ]; then
+    table=$(head -n "$line" <<<"$input" | grep -n '^\*' | tail -n 1 | cut -d: -f1)
+    if [ "$table" -gt 1 ]; then
+        head -n $((table - 1)) <<<"$input" | {real} "$@" || exit 1
+    fi
+    echo "iptables-restore: line $line failed: injected rejection" >&2
+    exit 1
+fi
+if grep -q '10.22.0.98' <<<"$input"; then
+    echo "iptables-restore: injected failure" >&2
+    exit 1
+fi
+exec {real} "$@" <<<"$input"
+"#
+    )
+}
+
+fn nat_vserver(name: &str, address: &str) -> proto::VserverRulesRequest {
+    proto::VserverRulesRequest {
+        lb: Some(lb_interface()),
+        vserver_name: name.to_owned(),
+        family: proto::AddressFamily::Ipv4 as i32,
+        address: address.to_owned(),
+        entries: vec![proto::VserverEntry {
+            protocol: 17,
+            port: 53,
+            mode: proto::ForwardingMode::Nat as i32,
+        }],
+        fwmark: 0,
+    }
+}
+
+/// Counts the rules of `iptables-save` that mention `address` as a whole
+/// address.
+fn rules_on(saved: &str, address: &str) -> Vec<String> {
+    saved
+        .lines()
+        .filter(|line| line.starts_with("-A "))
+        .filter(|line| {
+            line.split_whitespace()
+                .any(|word| word == address || word == format!("{address}/32"))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, mounts and iptables rules"]
+async fn kernel_ncc_vserver_rules_batch_restore_failures() {
+    require_lab();
+    let lab = Lab::new("nccS");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let wrapper = run_dir.path().join("iptables-restore");
+    std::fs::write(
+        &wrapper,
+        failing_restore(&iptables_program("iptables-restore")),
+    )
+    .unwrap();
+    sh(&format!("chmod 755 {}", wrapper.display()));
+    // The daemon finds /sbin/iptables-restore before iptables-nft-restore,
+    // because the lab has no /etc/alternatives. Only its own mount
+    // namespace sees the wrapper there.
+    let child = Command::new("unshare")
+        .args(["-m", "bash", "-c"])
+        .arg(format!(
+            "mount -t tmpfs tmpfs /sbin && cp {} /sbin/iptables-restore && exec ip netns exec {} {} -logtostderr -socket {} -bgpd_vty {}",
+            wrapper.display(),
+            lab.ns("lb"),
+            env!("CARGO_BIN_EXE_seesaw_ncc"),
+            socket.display(),
+            socket.with_file_name("bgpd.vty").display()
+        ))
+        .spawn()
+        .expect("start seesaw_ncc");
+    let mut daemon = Daemon { child: Some(child) };
+    let mut ncc = client(&socket).await;
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+
+    // The third change's nat line is rejected after the filter and raw
+    // tables were committed. It fails alone, and the others are applied
+    // once each.
+    let rejected = nat_vserver("rejected", "10.22.0.99");
+    let changes = vec![
+        add_rules(named_vserver_rules_at("a", "10.22.0.1")),
+        add_rules(nat_vserver("b", "10.22.0.2")),
+        add_rules(rejected.clone()),
+        add_rules(named_vserver_rules_at("d", "10.22.0.3")),
+    ];
+    let report = ncc
+        .apply_vserver_rules(proto::VserverRulesBatch { changes })
+        .await
+        .expect("ApplyVserverRules")
+        .into_inner();
+    assert_eq!(report.applied, 3, "{report:?}");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    let failure = &report.failures[0];
+    assert_eq!(failure.index, 2, "{report:?}");
+    assert_eq!(failure.vserver_name, "rejected", "{report:?}");
+    assert!(failure.error.contains("injected rejection"), "{report:?}");
+    assert!(
+        failure
+            .error
+            .contains("-A SEESAW-POSTROUTING -m ipvs -p udp --vport 53 --vaddr 10.22.0.99/32"),
+        "{report:?}"
+    );
+    let saved = lab.iptables_save();
+    assert_eq!(rules_on(&saved, "10.22.0.1").len(), 3, "{saved}");
+    assert_eq!(rules_on(&saved, "10.22.0.2").len(), 5, "{saved}");
+    assert_eq!(rules_on(&saved, "10.22.0.3").len(), 3, "{saved}");
+    // The committed tables keep the rejected change's filter and raw
+    // rules, as a single call that fails at its nat rule does.
+    let partial = rules_on(&saved, "10.22.0.99");
+    assert_eq!(partial.len(), 4, "{saved}");
+    assert!(
+        partial.iter().all(|rule| !rule.contains("SNAT")),
+        "{partial:?}"
+    );
+
+    // Deleting the rejected virtual server removes what it left.
+    apply_batch(&mut ncc, vec![delete_rules(rejected)]).await;
+    let saved = lab.iptables_save();
+    assert!(rules_on(&saved, "10.22.0.99").is_empty(), "{saved}");
+
+    // An error that names no line makes the batch fall back to one rule at
+    // a time; every change then applies.
+    apply_batch(
+        &mut ncc,
+        vec![
+            add_rules(named_vserver_rules_at("e", "10.22.0.98")),
+            add_rules(named_vserver_rules_at("f", "10.22.0.4")),
+        ],
+    )
+    .await;
+    let saved = lab.iptables_save();
+    assert_eq!(rules_on(&saved, "10.22.0.98").len(), 3, "{saved}");
+    assert_eq!(rules_on(&saved, "10.22.0.4").len(), 3, "{saved}");
+    assert_eq!(rules_on(&saved, "10.22.0.1").len(), 3, "{saved}");
+
+    assert!(daemon.stop().success());
+}
+
+/// Returns the request of a DSR virtual server on TCP port 80 at `address`.
+fn named_vserver_rules_at(name: &str, address: &str) -> proto::VserverRulesRequest {
+    proto::VserverRulesRequest {
+        address: address.to_owned(),
+        ..named_vserver_rules(name, &[80])
+    }
 }

@@ -10,6 +10,10 @@
 //! those differences. An option outside that set is kept as written, so a
 //! rule someone else put into our chains never matches one of ours unless
 //! it is the same rule.
+//!
+//! NOTE: the forms were checked against iptables 1.8.9 only. A version
+//! that prints one of our rules in another form makes a batch add that
+//! rule again and leave it in place on delete.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
