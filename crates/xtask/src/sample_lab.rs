@@ -31,22 +31,21 @@ impl Sample {
     }
 }
 
-/// The seven daemons' packages.
-const PACKAGES: &[&str] = &[
-    "seesaw-watchdog",
-    "seesaw-ncc",
-    "seesaw-engine",
-    "seesaw-ha",
-    "seesaw-healthcheck",
-    "seesaw-ecu",
-    "seesaw-cli",
-];
-
-/// Builds the release binaries and returns their directory.
+/// Builds the release binaries and returns their directory: the glibc
+/// 2.17 build of `cargo xtask release` when cargo-zigbuild is installed
+/// (CI builds it first, so this costs nothing there), else a plain
+/// release build.
 pub fn build_release(root: &Path) -> Result<PathBuf> {
+    let zigbuild = workspace::cargo()
+        .args(["zigbuild", "--help"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if zigbuild {
+        return crate::release::build(&workspace::Workspace::load()?);
+    }
     let mut build = workspace::cargo();
     build.current_dir(root).args(["build", "--release", "--bins"]);
-    for package in PACKAGES {
+    for package in crate::install::PACKAGES {
         build.args(["-p", package]);
     }
     let status = build.status().context("starting cargo build")?;
