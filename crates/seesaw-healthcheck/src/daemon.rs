@@ -25,6 +25,11 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 /// Pause after a failed fetch.
 pub const FETCH_RETRY_DELAY: Duration = Duration::from_secs(5);
 
+/// Pause after a failed fetch before any fetch has succeeded: the engine
+/// creates its socket a few seconds after the watchdog starts both, and
+/// checks should start as soon as it does.
+pub const FIRST_FETCH_RETRY_DELAY: Duration = Duration::from_secs(1);
+
 /// Failed fetches in a row per error line: one line a minute.
 const FETCH_FAILURES_PER_LOG: u32 = 12;
 
@@ -103,9 +108,11 @@ async fn fetch_loop<S: CheckSource>(
     fetch_interval: Duration,
 ) {
     let mut failures: u32 = 0;
+    let mut fetched = false;
     loop {
         match source.fetch().await {
             Ok(checks) => {
+                fetched = true;
                 if failures > 0 {
                     tracing::info!(
                         "fetched {} checks after {failures} failed attempts",
@@ -122,15 +129,20 @@ async fn fetch_loop<S: CheckSource>(
                 failures = failures.saturating_add(1);
                 // The first failure, then one line a minute while the
                 // source stays down.
+                let pause = if fetched {
+                    FETCH_RETRY_DELAY
+                } else {
+                    FIRST_FETCH_RETRY_DELAY
+                };
                 if failures % FETCH_FAILURES_PER_LOG == 1 {
                     tracing::error!(
                         "failed to fetch checks (attempt {failures}): {error}; retrying every {}s",
-                        FETCH_RETRY_DELAY.as_secs()
+                        pause.as_secs()
                     );
                 } else {
                     tracing::debug!("failed to fetch checks (attempt {failures}): {error}");
                 }
-                tokio::time::sleep(FETCH_RETRY_DELAY).await;
+                tokio::time::sleep(pause).await;
             }
         }
     }
