@@ -109,6 +109,10 @@ impl Ncc for TimedNcc {
         self.note(self.fake.rules(rules, add).await)
     }
 
+    async fn prepare(&self) -> Result<bool> {
+        self.note(self.fake.prepare().await)
+    }
+
     async fn rules_batch(
         &self,
         changes: Vec<(VserverRules, bool)>,

@@ -424,6 +424,15 @@ impl Iptables {
         }
     }
 
+    /// Whether our `chain` exists in `family`'s tables.
+    pub async fn chain_exists(&self, family: Family, chain: OwnChain) -> Result<bool> {
+        self.succeeds(
+            family,
+            strings(&["-w", "-t", chain.table, "-n", "-L", chain.name]),
+        )
+        .await
+    }
+
     async fn succeeds(&self, family: Family, args: Vec<String>) -> Result<bool> {
         Ok(self.run(family.program(), &args).await?.success)
     }
@@ -431,13 +440,7 @@ impl Iptables {
     /// Creates our chain unless it exists and makes its built-in chain jump
     /// to it first.
     pub async fn ensure_chain(&self, family: Family, chain: OwnChain) -> Result<()> {
-        let exists = self
-            .succeeds(
-                family,
-                strings(&["-w", "-t", chain.table, "-n", "-L", chain.name]),
-            )
-            .await?;
-        if !exists {
+        if !self.chain_exists(family, chain).await? {
             self.must(
                 family,
                 strings(&["-w", "-t", chain.table, "-N", chain.name]),

@@ -169,6 +169,50 @@ impl Ncc {
         Ok(())
     }
 
+    /// Readies an LB interface that an earlier engine set up, without
+    /// touching its link, addresses or routes: sysctls applied, our chains
+    /// and their base rules present. Returns whether the chains were there
+    /// already; when they were not, no seesaw-rs NCC initialised this
+    /// node (the Go Seesaw may have), and the caller must initialise it.
+    /// See `PrepareLbInterface` in the API.
+    pub async fn prepare_lb(&self, lb: &LbConfig) -> Result<bool> {
+        let mut existed = true;
+        for chain in iptables::OWN_CHAINS {
+            if chain.table == "nat" {
+                continue;
+            }
+            if !self.iptables.chain_exists(Family::V4, chain).await? {
+                existed = false;
+            }
+        }
+        if !existed {
+            return Ok(false);
+        }
+        self.apply_sysctls(lb)?;
+        for family in [Family::V4, Family::V6] {
+            let cluster_vip = match family {
+                Family::V4 => lb.cluster_v4.map(IpAddr::V4),
+                Family::V6 => lb.cluster_v6,
+            };
+            for chain in iptables::OWN_CHAINS {
+                if let Err(error) = self.iptables.ensure_chain(family, chain).await {
+                    if family == Family::V6 && chain.table == "nat" {
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+            for rule in iptables::base_rules(family, cluster_vip) {
+                self.iptables.add_rule(family, &rule).await?;
+            }
+        }
+        tracing::info!(
+            "load-balancing interface {} kept as it is; sysctls and chains ready",
+            lb.name
+        );
+        Ok(true)
+    }
+
     fn apply_sysctls(&self, lb: &LbConfig) -> Result<()> {
         let failed = |source| NccError::io("set sysctls", source);
         self.sysctls.set_global().map_err(failed)?;

@@ -277,6 +277,23 @@ impl ncc_server::Ncc for NccService {
         reply("InitLbInterface", result.await.map(|()| proto::Empty {}))
     }
 
+    async fn prepare_lb_interface(
+        &self,
+        request: Request<proto::LbInterface>,
+    ) -> std::result::Result<Response<proto::PrepareReply>, Status> {
+        let _guard = self.network_lock.lock().await;
+        let result = async {
+            let lb = convert::lb_config(Some(request.get_ref()))?;
+            self.ncc.prepare_lb(&lb).await
+        };
+        reply(
+            "PrepareLbInterface",
+            result
+                .await
+                .map(|initialised| proto::PrepareReply { initialised }),
+        )
+    }
+
     async fn bring_lb_interface_up(
         &self,
         request: Request<proto::LbInterface>,

@@ -109,6 +109,10 @@ impl Ncc for FakeNcc {
         Ok(())
     }
 
+    async fn prepare(&self) -> Result<bool> {
+        Ok(self.call(0)?.lb_initialised)
+    }
+
     async fn ipvs(&self, changes: Vec<IpvsChange>) -> Result<Vec<(usize, String)>> {
         let mut state = self.call(changes.len() as u64)?;
         let mut failures = Vec::new();

@@ -109,17 +109,25 @@ pub async fn run<N: Ncc>(
 
     let mut observed: Observed =
         retry("reading the kernel state from the NCC", || ncc.observe()).await;
-    if !observed.lb_initialised {
-        retry("initialising the LB interface", || {
-            ncc.lb(LbOperation::Init)
-        })
-        .await;
-        observed.lb_up = false;
-    } else {
+    // An LB interface that carries the cluster VIP was set up before: by
+    // an earlier engine of ours, which it is kept from (no connection is
+    // dropped), or by the Go Seesaw, which the NCC reports and which needs
+    // a full initialisation.
+    let kept =
+        observed.lb_initialised && retry("readying the LB interface", || ncc.prepare()).await;
+    if kept {
         tracing::info!(
             "the LB interface is already set up; keeping it and {} IPVS services as they are",
             observed.state.services.len()
         );
+    } else {
+        retry("initialising the LB interface", || {
+            ncc.lb(LbOperation::Init)
+        })
+        .await;
+        // Initialising flushes the LB and dummy interfaces' addresses.
+        observed = retry("reading the kernel state from the NCC", || ncc.observe()).await;
+        observed.lb_up = false;
     }
 
     let (target_tx, target_rx) = watch::channel(Target::default());
@@ -145,8 +153,15 @@ pub async fn run<N: Ncc>(
     ));
     let control = Arc::new(notifier.handle.clone());
     tasks.spawn(config_feed::run(notifier.notifications, core.clone()));
-    let transitions = core.lock().expect("engine state poisoned").transitions.subscribe();
-    tasks.spawn(reset_source_on_transitions(transitions, notifier.handle.clone()));
+    let transitions = core
+        .lock()
+        .expect("engine state poisoned")
+        .transitions
+        .subscribe();
+    tasks.spawn(reset_source_on_transitions(
+        transitions,
+        notifier.handle.clone(),
+    ));
 
     let peer_sync = sync::PeerSync::new(sync::SyncSettings::from_node(&node));
     notifier.handle.set_peer(peer_sync.config_source());

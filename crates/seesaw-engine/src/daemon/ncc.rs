@@ -61,6 +61,9 @@ pub struct Observed {
 /// the NCC's side.
 pub trait Ncc: Clone + Send + Sync + 'static {
     fn lb(&self, operation: LbOperation) -> impl Future<Output = Result<()>> + Send;
+    /// Readies an LB interface an earlier engine set up without touching
+    /// it; `false` when no seesaw-rs NCC set it up, and it needs `Init`.
+    fn prepare(&self) -> impl Future<Output = Result<bool>> + Send;
     /// Applies IPVS changes in order; returns the failures by index.
     fn ipvs(
         &self,
@@ -279,6 +282,14 @@ impl Ncc for GrpcNcc {
         result
             .map(|_| ())
             .map_err(|error| status(call, &self.lb.name, error))
+    }
+
+    async fn prepare(&self) -> Result<bool> {
+        self.client()
+            .prepare_lb_interface(self.lb.clone())
+            .await
+            .map(|reply| reply.into_inner().initialised)
+            .map_err(|error| status("PrepareLbInterface", &self.lb.name, error))
     }
 
     async fn ipvs(&self, changes: Vec<IpvsChange>) -> Result<Vec<(usize, String)>> {
