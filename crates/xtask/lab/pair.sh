@@ -293,6 +293,7 @@ fi
 
 if want config-change; then
   step "cluster.pb on n1 loses user-1-ingress-controller, then gets it back"
+  full=$(ipvs_rules n1)
   cp "$lab/n1/etc/cluster.pb" "$lab/cluster.pb.full"
   python3 - "$lab/n1/etc/cluster.pb" <<'PY'
 import re, sys
@@ -313,7 +314,9 @@ PY
   [[ $(ip netns exec lab-n1 ipvsadm -Ln | grep -c '^TCP') -eq 4 ]] || fail "other services changed"
   say "$net.145:80 and :443 and the VIP $net.145 are gone; the other 4 services stay"
   cp "$lab/cluster.pb.full" "$lab/n1/etc/cluster.pb"
-  wait_for 60 "the vserver to come back" master_has_services n1
+  # Its destinations return as their new checks pass, one by one.
+  whole() { [[ $(ipvs_rules n1) == "$full" ]]; }
+  wait_for 90 "the vserver and all its destinations to come back" whole
   say "restored: all ${#services[@]} services are back"
 fi
 
