@@ -3,13 +3,14 @@
 //! process per rule, and a batch changes many virtual servers with one
 //! `iptables-save` and one `iptables-restore` per address family.
 //!
-//! A batch means the same as its changes applied one at a time, in order:
-//! rules are added only when missing, every copy of a deleted rule goes,
-//! rules that another virtual server still has stay, and the ICMP ACCEPT
-//! and REJECT of an address stay while a port rule on it remains.
+//! A batch has the effect of its changes applied one at a time, in order.
+//! Rules are added only when missing, and every copy of a deleted rule
+//! goes. Rules that another virtual server still has stay, and so do the
+//! ICMP ACCEPT and REJECT of an address while a port rule on it remains.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::time::Instant;
 
 use crate::error::Result;
 use crate::iptables::{self, Family, RestoreInput, Rule, RuleSet};
@@ -194,9 +195,8 @@ fn plan_add(
         return;
     }
     for rule in &change.rules {
-        if !kernel.contains(rule) {
+        if kernel.add_if_missing(rule) {
             plan.input.add(rule, index);
-            kernel.add(rule);
         }
     }
     registry.insert(&change.vserver, change.address, change.rules.clone());
@@ -336,6 +336,7 @@ impl Ncc {
                 return;
             }
 
+            let started = Instant::now();
             let saved = match self.iptables.save(family).await {
                 Ok(saved) => saved,
                 Err(error) => {
@@ -345,6 +346,7 @@ impl Ncc {
                     return;
                 }
             };
+            let saved_after = started.elapsed();
             let mut kernel = RuleSet::from_save(family, &saved);
             let mut registry = self.vserver_rules.lock().unwrap().clone();
             let plan = plan(&pending, &mut kernel, &mut registry);
@@ -358,13 +360,19 @@ impl Ncc {
             }
 
             let script = plan.input.script();
+            let planned_after = started.elapsed();
             let program = format!("{}-restore", family.program());
             let outcome = match self.iptables.restore(family, &script.text).await {
                 Ok(outcome) if outcome.success => {
+                    let elapsed = started.elapsed();
                     tracing::info!(
-                        "applied {} iptables changes of {} virtual servers with one {program}",
+                        "applied {} iptables changes of {} virtual servers with one {program} in {:.3} s ({:.3} s to save, {:.3} s to plan, {:.3} s to restore)",
                         script.entries.iter().flatten().count(),
-                        pending.len()
+                        pending.len(),
+                        elapsed.as_secs_f64(),
+                        saved_after.as_secs_f64(),
+                        (planned_after - saved_after).as_secs_f64(),
+                        (elapsed - planned_after).as_secs_f64(),
                     );
                     *self.vserver_rules.lock().unwrap() = registry;
                     return;

@@ -18,8 +18,8 @@ use super::{FILTER_INPUT, Family, OWN_CHAINS, OwnChain, Position, Rule, parse_sa
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     family: Family,
-    /// Every chain of every table, ours and others, as (table, chain).
-    chains: BTreeSet<(String, String)>,
+    /// Those of our chains that exist.
+    chains: Vec<OwnChain>,
     /// Copies of each rule in each of our chains.
     copies: HashMap<(OwnChain, RuleKey), usize>,
     /// Rules of SEESAW-INPUT that accept traffic other than ICMP to one
@@ -30,9 +30,14 @@ pub struct RuleSet {
 impl RuleSet {
     /// Reads the output of `iptables-save` (or `ip6tables-save`).
     pub fn from_save(family: Family, text: &str) -> Self {
+        let declared = saved_chains(text);
+        let chains = OWN_CHAINS
+            .into_iter()
+            .filter(|chain| declared.contains(&(chain.table.to_owned(), chain.name.to_owned())))
+            .collect();
         let mut rules = Self {
             family,
-            chains: saved_chains(text),
+            chains,
             copies: HashMap::new(),
             service_accepts: HashMap::new(),
         };
@@ -49,8 +54,7 @@ impl RuleSet {
 
     /// Tells whether `chain` exists; InitLbInterface creates our chains.
     pub fn has_chain(&self, chain: OwnChain) -> bool {
-        self.chains
-            .contains(&(chain.table.to_owned(), chain.name.to_owned()))
+        self.chains.contains(&chain)
     }
 
     /// Tells whether `rule` is in its chain, as `iptables -C` would.
@@ -64,6 +68,20 @@ impl RuleSet {
     pub fn add(&mut self, rule: &Rule) {
         let key = self.key(rule);
         self.count(rule.chain, key, 1);
+    }
+
+    /// Records that `rule` was added unless it is in its chain, and returns
+    /// whether it was missing.
+    pub fn add_if_missing(&mut self, rule: &Rule) -> bool {
+        let key = self.key(rule);
+        let present = self
+            .copies
+            .get(&(rule.chain, key.clone()))
+            .is_some_and(|copies| *copies > 0);
+        if !present {
+            self.count(rule.chain, key, 1);
+        }
+        !present
     }
 
     /// Records that every copy of `rule` was deleted and returns how many
