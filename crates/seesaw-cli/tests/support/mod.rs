@@ -357,7 +357,9 @@ pub fn run_cli(args: &[&str], home: &Path) -> Output {
 
 /// Returns the directory of the original shell's golden outputs.
 pub fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/golden/go-seesaw/cli")
+    // A copy of what the original printed for the GKE pair in the kernel
+    // lab (golden/go-seesaw/cli of the project's reference material).
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden-cli")
 }
 
 /// Returns the path of a file under the repository root.
