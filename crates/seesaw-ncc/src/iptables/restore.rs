@@ -6,10 +6,11 @@
 //! fails: it keeps the rules of each of our chains in order, so a batch
 //! adds only missing rules and deletes every copy of a rule, as the
 //! commands one at a time do. Deletes name the rule by its number in the
-//! chain (`-D <chain> 7`), because iptables-nft-restore compares a rule
-//! given by its options with every rule of the chain, which took about
-//! 2.5 ms per comparison in the kernel lab. Only our chains are modelled
-//! and written to.
+//! chain (`-D <chain> 7`). iptables-nft-restore (1.8.9) compares a rule
+//! given by its options with the chain's rules one by one, so deleting
+//! 400 rules from a chain of 404 that way took 1.1 s in the kernel lab,
+//! eight times as long as adding them. Only our chains are modelled and
+//! written to.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, VecDeque};
