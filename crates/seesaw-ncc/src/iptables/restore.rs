@@ -7,10 +7,10 @@
 //! adds only missing rules and deletes every copy of a rule, as the
 //! commands one at a time do. Deletes name the rule by its number in the
 //! chain (`-D <chain> 7`). iptables-nft-restore (1.8.9) compares a rule
-//! given by its options with the chain's rules one by one, so deleting
-//! 400 rules from a chain of 404 that way took 1.1 s in the kernel lab,
-//! eight times as long as adding them. Only our chains are modelled and
-//! written to.
+//! given by its options with the chain's rules one by one. Deleting 400
+//! rules from a chain of 404 that way took 1.1 s in the kernel lab, eight
+//! times as long as adding them. Only our chains are modelled and written
+//! to.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -27,7 +27,7 @@ pub struct RuleSet {
     family: Family,
     /// The rules of each of our chains that exist, in order, ours and any
     /// other, as hashes of their keys. A hash is enough to find a rule's
-    /// position once `copies` says which rule is there.
+    /// position once `copies` shows that the rule is there.
     chains: HashMap<OwnChain, VecDeque<u64>>,
     /// Copies of each rule in each of our chains.
     copies: HashMap<(OwnChain, RuleKey), usize>,
@@ -116,10 +116,10 @@ impl RuleSet {
         if copies == 0 {
             return Vec::new();
         }
-        let wanted = hash(&key);
+        let target = hash(&key);
         let positions: Vec<usize> = (0..list.len())
             .rev()
-            .filter(|position| list[*position] == wanted)
+            .filter(|position| list[*position] == target)
             .collect();
         for position in &positions {
             list.remove(*position);
