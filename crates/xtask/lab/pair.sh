@@ -116,6 +116,8 @@ start_node() { # start_node NODE: seesaw_watchdog with the node's own files
     mount --bind '$bin' /usr/local/seesaw
     exec /usr/local/seesaw/seesaw_watchdog -config /etc/seesaw/watchdog.cfg
   " >"$dir/watchdog.out" 2>&1 &
+  # Killed on purpose later; disowned so that bash does not report it.
+  disown
   echo $! >"$dir/watchdog.pid"
 }
 
@@ -165,6 +167,7 @@ for name in "${!backend_ip[@]}"; do
   for vip in "${vips[@]}"; do ip -n "lab-$name" addr add "$net.$vip/32" dev lo; done
   ip netns exec "lab-$name" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
   ip netns exec "lab-$name" python3 "$lab/backend.py" "$name" "$lab/$name.unhealthy" &
+  disown
 done
 
 step "nodes n1 ($net.130) and n2 ($net.131): ens192 and ens224 on the segment"
