@@ -99,11 +99,7 @@ impl HaManager {
             Transition::None
         };
         if state != current {
-            tracing::info!(
-                "HA state transition {} -> {}",
-                current.name(),
-                state.name()
-            );
+            tracing::info!("HA state transition {} -> {}", current.name(), state.name());
             self.status.since = now;
         }
         if state != HaState::Leader {

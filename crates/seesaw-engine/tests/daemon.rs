@@ -391,16 +391,25 @@ async fn a_failing_lb_interface_does_not_hold_back_ipvs() {
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while engine.ncc.state().services.len() < 6 {
-        assert!(Instant::now() < deadline, "IPVS waited for the LB interface");
+        assert!(
+            Instant::now() < deadline,
+            "IPVS waited for the LB interface"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!engine.ncc.state().lb_up, "the LB interface call kept failing");
+    assert!(
+        !engine.ncc.state().lb_up,
+        "the LB interface call kept failing"
+    );
     assert!(engine.running.worker.failures.load(Ordering::Relaxed) >= 1);
 
     engine.ncc.state().fail_lb = false;
     let deadline = Instant::now() + Duration::from_secs(20);
     while !engine.ncc.state().lb_up {
-        assert!(Instant::now() < deadline, "the LB interface call was not retried");
+        assert!(
+            Instant::now() < deadline,
+            "the LB interface call was not retried"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     engine.stop().await;

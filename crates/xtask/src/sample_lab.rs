@@ -44,7 +44,9 @@ pub fn build_release(root: &Path) -> Result<PathBuf> {
         return crate::release::build(&workspace::Workspace::load()?);
     }
     let mut build = workspace::cargo();
-    build.current_dir(root).args(["build", "--release", "--bins"]);
+    build
+        .current_dir(root)
+        .args(["build", "--release", "--bins"]);
     for package in crate::install::PACKAGES {
         build.args(["-p", package]);
     }
@@ -70,7 +72,10 @@ pub fn pair_command(bin: &Path, sample: &Sample, steps: &[&str]) -> Command {
     let mut vm = lab::vm_command(&[], &command);
     // Seven backends, a client and two nodes of five daemons each need
     // more than the default memory, and the emulated CPU takes minutes.
-    vm.env("SEESAW_LAB_MEM", std::env::var("SEESAW_LAB_MEM").unwrap_or("1536".into()));
+    vm.env(
+        "SEESAW_LAB_MEM",
+        std::env::var("SEESAW_LAB_MEM").unwrap_or("1536".into()),
+    );
     vm.env(
         "SEESAW_LAB_TIMEOUT",
         std::env::var("SEESAW_LAB_TIMEOUT").unwrap_or("1200".into()),
