@@ -10,7 +10,7 @@ use seesaw_healthcheck::daemon::{self, FileSource, LogSink, Settings};
 use seesaw_healthcheck::engine::{EngineSink, EngineSource};
 use seesaw_healthcheck::tls::TlsClients;
 use seesaw_runtime::flags::GoBool;
-use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags};
+use seesaw_runtime::{EXIT_FATAL, GlogFlags, logging, parse_go_flags, shutdown_signal};
 use tracing::{error, info};
 
 /// Runs the health checks the engine requests and reports the results.
@@ -165,26 +165,3 @@ fn parse_positive_duration(name: &str, value: &str) -> Result<Duration, String> 
     Ok(duration)
 }
 
-/// Completes on SIGINT, SIGTERM or SIGQUIT, the signals the original stops
-/// on.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let watch = |kind: SignalKind| match signal(kind) {
-        Ok(stream) => Some(stream),
-        Err(error) => {
-            error!("failed to watch signal {kind:?}: {error}");
-            None
-        }
-    };
-    let mut interrupt = watch(SignalKind::interrupt());
-    let mut terminate = watch(SignalKind::terminate());
-    let mut quit = watch(SignalKind::quit());
-    tokio::select! {
-        Some(_) = async { interrupt.as_mut()?.recv().await } => {}
-        Some(_) = async { terminate.as_mut()?.recv().await } => {}
-        Some(_) = async { quit.as_mut()?.recv().await } => {}
-        else => std::future::pending::<()>().await,
-    }
-    info!("received a stop signal");
-}

@@ -11,8 +11,7 @@ use seesaw_ncc::bgp::{self, Bgp};
 use seesaw_ncc::net::Net;
 use seesaw_ncc::ops::Ncc;
 use seesaw_ncc::service::NccService;
-use seesaw_runtime::{GlogFlags, logging, parse_go_flags};
-use tokio::signal::unix::{SignalKind, signal};
+use seesaw_runtime::{GlogFlags, logging, parse_go_flags, shutdown_signal};
 use tokio_stream::wrappers::UnixListenerStream;
 
 /// Programs IPVS, addresses, routes, ARP and iptables on behalf of the engine.
@@ -103,27 +102,4 @@ async fn run(socket: PathBuf, bgp: Bgp) -> Result<(), String> {
     served.map_err(|error| format!("serving on {} failed: {error}", socket.display()))?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Completes on SIGINT, SIGTERM or SIGQUIT.
-async fn shutdown_signal() {
-    let mut streams = Vec::new();
-    for (kind, name) in [
-        (SignalKind::interrupt(), "SIGINT"),
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::quit(), "SIGQUIT"),
-    ] {
-        match signal(kind) {
-            Ok(stream) => streams.push((stream, name)),
-            Err(error) => tracing::warn!("failed to handle {name}: {error}"),
-        }
-    }
-    let waits = streams.iter_mut().map(|(stream, name)| {
-        Box::pin(async move {
-            stream.recv().await;
-            *name
-        })
-    });
-    let (name, _, _) = futures_util::future::select_all(waits).await;
-    tracing::info!("received {name}, shutting down");
 }
