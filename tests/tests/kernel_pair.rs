@@ -25,8 +25,8 @@ fn repository() -> PathBuf {
         .to_path_buf()
 }
 
-/// The directory of the workspace's binaries, built with the tests:
-/// the parent of the `deps` directory this test runs from.
+/// Returns the directory of the workspace's binaries, built with the
+/// tests: the parent of the `deps` directory this test runs from.
 fn binaries() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe

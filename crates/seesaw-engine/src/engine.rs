@@ -205,7 +205,7 @@ impl Engine {
         self.vservers.get(name)
     }
 
-    /// Every vserver by name.
+    /// Returns every vserver by name.
     pub fn vservers(&self) -> impl Iterator<Item = (&String, &VserverState)> {
         self.vservers.iter()
     }

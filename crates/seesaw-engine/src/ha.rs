@@ -1,5 +1,5 @@
-//! The engine's view of the HA state, as seesaw_ha reports it, and what
-//! each change of state asks of the LB interface.
+//! The engine's view of the HA state, as seesaw_ha reports it, and the
+//! LB interface change that each change of state requires.
 //!
 //! The rules are the original engine's: becoming LEADER brings the LB
 //! interface up; leaving LEADER, or reaching BACKUP, brings it down; a
@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use seesaw_vrrp::HaState;
 
-/// What a change of state asks the engine to do.
+/// The action a change of state requires of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
     /// Nothing beyond recording the state.
@@ -78,7 +78,7 @@ impl HaManager {
         self.status.state
     }
 
-    /// Records a state reported by seesaw_ha and returns what it asks for.
+    /// Records a state reported by seesaw_ha and returns the action it requires.
     pub fn set_state(&mut self, state: HaState, now: SystemTime) -> Transition {
         let current = self.status.state;
         if current == HaState::Disabled && state != HaState::Unknown {
@@ -126,7 +126,7 @@ impl HaManager {
         (transition, failover)
     }
 
-    /// Enables or disables HA as cluster.pb says for this node.
+    /// Enables or disables HA as cluster.pb sets it for this node.
     pub fn set_enabled(&mut self, enabled: bool, now: SystemTime) -> Transition {
         match (enabled, self.status.state) {
             (true, HaState::Disabled) => self.set_state(HaState::Unknown, now),
@@ -281,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn a_backup_cannot_fail_over() {
+    fn backup_failover_rejected() {
         let mut ha = manager();
         ha.set_state(HaState::Backup, at(1));
 

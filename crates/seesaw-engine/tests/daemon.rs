@@ -95,7 +95,8 @@ impl Harness {
         }
     }
 
-    async fn report_all(&mut self, state: api::CheckState) {
+    /// Sends `state` as the result of every check the engine lists.
+    async fn report(&mut self, state: api::CheckState) {
         let checks = self
             .client
             .healthchecks(api::Empty {})
@@ -115,6 +116,11 @@ impl Harness {
             .health_state(api::HealthStateBatch { notifications })
             .await
             .unwrap();
+    }
+
+    /// Reports `state` for every check and waits for the worker to apply it.
+    async fn report_all(&mut self, state: api::CheckState) {
+        self.report(state).await;
         self.settled().await;
     }
 
@@ -130,7 +136,7 @@ fn fresh() -> (FakeNcc, tempfile::TempDir) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_the_gke_cluster_once_backends_are_healthy() {
+async fn gke_cluster_served_when_healthy() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.settled().await;
@@ -210,12 +216,12 @@ async fn serves_the_gke_cluster_once_backends_are_healthy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unchanged_reload_changes_nothing_and_a_bad_config_keeps_the_last_good() {
+async fn reload_unchanged_or_broken_keeps_ipvs() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.report_all(api::CheckState::Healthy).await;
     let before = engine.ncc.state().changes;
-    let held = engine.ncc.state().services.clone();
+    let programmed = engine.ncc.state().services.clone();
 
     engine.client.config_reload(api::Empty {}).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -253,19 +259,19 @@ async fn an_unchanged_reload_changes_nothing_and_a_bad_config_keeps_the_last_goo
         "error names file, line and column: {first}"
     );
     engine.settled().await;
-    assert_eq!(engine.ncc.state().services, held, "IPVS untouched");
+    assert_eq!(engine.ncc.state().services, programmed, "IPVS untouched");
     assert_eq!(engine.ncc.state().changes, before);
 
     engine.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_engine_takes_over_without_changes() {
+async fn restart_adopts_kernel_unchanged() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.report_all(api::CheckState::Healthy).await;
     let (ncc, dir) = engine.stop().await;
-    let held = ncc.state().services.clone();
+    let programmed = ncc.state().services.clone();
     let vips = ncc.state().vips.clone();
     ncc.state().changes = 0;
 
@@ -275,7 +281,7 @@ async fn a_restarted_engine_takes_over_without_changes() {
     // that must not take the adopted destinations out.
     engine.report_all(api::CheckState::Unknown).await;
     let state = engine.ncc.state().clone();
-    assert_eq!(state.services, held, "IPVS kept as it was");
+    assert_eq!(state.services, programmed, "IPVS kept as it was");
     assert_eq!(state.vips, vips, "VIPs kept");
     // The NCC cannot read iptables rules back, so the restarted engine
     // adds them again; the NCC treats that as a no-op. Nothing else goes.
@@ -285,7 +291,7 @@ async fn a_restarted_engine_takes_over_without_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overrides_and_failures_take_effect() {
+async fn overrides_and_ncc_failures_apply() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.report_all(api::CheckState::Healthy).await;
@@ -329,7 +335,7 @@ async fn overrides_and_failures_take_effect() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failover_reaches_seesaw_ha_through_the_next_update() {
+async fn failover_reaches_next_ha_update() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     let error = engine.client.failover(api::Empty {}).await.unwrap_err();
@@ -357,7 +363,7 @@ async fn failover_reaches_seesaw_ha_through_the_next_update() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_lb_interface_does_not_hold_back_ipvs() {
+async fn lb_failure_does_not_block_ipvs() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;
     engine.ncc.state().fail_lb = true;
@@ -368,26 +374,7 @@ async fn a_failing_lb_interface_does_not_hold_back_ipvs() {
         })
         .await
         .unwrap();
-    let checks = engine
-        .client
-        .healthchecks(api::Empty {})
-        .await
-        .unwrap()
-        .into_inner()
-        .checks;
-    let notifications = checks
-        .iter()
-        .map(|check| api::HealthNotification {
-            id: check.id,
-            state: api::CheckState::Healthy as i32,
-            ..Default::default()
-        })
-        .collect();
-    engine
-        .client
-        .health_state(api::HealthStateBatch { notifications })
-        .await
-        .unwrap();
+    engine.report(api::CheckState::Healthy).await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while engine.ncc.state().services.len() < 6 {

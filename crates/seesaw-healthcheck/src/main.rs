@@ -164,4 +164,3 @@ fn parse_positive_duration(name: &str, value: &str) -> Result<Duration, String> 
     }
     Ok(duration)
 }
-

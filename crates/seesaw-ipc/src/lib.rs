@@ -44,5 +44,5 @@ pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directo
 /// Where the NCC listens by default.
 pub const DEFAULT_NCC_SOCKET: &str = "/var/run/seesaw/ncc/ncc.sock";
 
-/// Where the engine listens by default.
+/// The engine's default socket path.
 pub const DEFAULT_ENGINE_SOCKET: &str = "/var/run/seesaw/engine/engine.sock";

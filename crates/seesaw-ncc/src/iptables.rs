@@ -424,7 +424,7 @@ impl Iptables {
         }
     }
 
-    /// Whether our `chain` exists in `family`'s tables.
+    /// Returns whether our `chain` exists in `family`'s tables.
     pub async fn chain_exists(&self, family: Family, chain: OwnChain) -> Result<bool> {
         self.succeeds(
             family,

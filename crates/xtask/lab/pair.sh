@@ -206,7 +206,7 @@ if want show; then
   ip netns exec lab-n1 ipvsadm -Ln
 fi
 
-# probe VIP:PORT: prints the name of the backend that answered.
+# probe VIP:PORT: prints the name of the backend that replied.
 probe() {
   ip netns exec lab-client python3 - "$1" <<'PY'
 import sys, urllib.request
@@ -249,7 +249,7 @@ if want restart; then
   step "SIGKILL to n1's engine with a connection open; the watchdog restarts it"
   before=$(ipvs_rules n1)
   # A connection that stays open across the restart, then finishes its
-  # request: it must reach the same backend and get its answer.
+  # request: it must reach the same backend and get its reply.
   cat >"$lab/held.py" <<'PY'
 import os, socket, sys, time
 conn = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
@@ -340,7 +340,7 @@ fi
 
 # The prober tries every service at once every 50 ms, each attempt
 # limited to 200 ms, in one thread with non-blocking sockets, so that it
-# sees a recovery within about 50 ms and loads the emulated CPU little.
+# detects a recovery within about 50 ms and loads the emulated CPU little.
 cat >"$lab/prober.py" <<'PY'
 import selectors, socket, sys, time
 targets = [(t.split(":")[0], int(t.split(":")[1])) for t in sys.argv[1:]]
@@ -400,8 +400,8 @@ failover() {
   kill "$prober"
   wait "$prober" 2>/dev/null || true
   # The outage of a service runs from the kill to its first success
-  # after a failure; probes in flight while the links went down still
-  # succeed and do not count.
+  # after a failure. Probes in flight while the links went down still
+  # succeed, so they do not count.
   outage=$(python3 - "$killed_at" "$probes" <<'PY'
 import sys
 killed = float(sys.argv[1])

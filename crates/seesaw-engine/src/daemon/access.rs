@@ -1,5 +1,5 @@
-//! Who may call what: callers are identified by the Unix socket's peer
-//! credentials, never by anything they send.
+//! Access control of the engine's API: callers are identified by the Unix
+//! socket's peer credentials, never by anything they send.
 //!
 //! - root, and the user the engine runs as, may call everything;
 //! - members of the admin group may read and change (failover, reload,
@@ -25,7 +25,7 @@ pub struct AccessGroups {
     pub reader: Option<String>,
 }
 
-/// What a caller may do.
+/// The level of access a caller has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     None,
@@ -221,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn readers_cannot_write_and_nobody_but_root_is_a_component() {
+    fn reader_and_component_access() {
         let reader = caller(OTHER, &["lb-read"]);
         assert!(reader.require_read("Vservers").is_ok());
         assert!(reader.require_write("Failover").is_err());

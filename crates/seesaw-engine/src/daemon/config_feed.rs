@@ -10,7 +10,7 @@ use super::core::{ConfigInfo, Core};
 use super::server::ConfigControl;
 use crate::notifier::{ClusterNotification, NotifierHandle, Source};
 
-/// The engine's record of a notification.
+/// Returns the engine's record of a notification.
 pub fn info(notification: &ClusterNotification) -> ConfigInfo {
     ConfigInfo {
         source: notification.source.name().to_string(),

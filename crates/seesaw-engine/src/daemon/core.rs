@@ -26,7 +26,7 @@ use crate::kernel::{Action, ServiceId};
 use crate::overrides::Override;
 use crate::reconcile::ObservedState;
 
-/// Where the config in force came from, and how the last attempt went.
+/// Source of the config in force and outcome of the last attempt.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConfigInfo {
     pub source: String,
@@ -34,7 +34,7 @@ pub struct ConfigInfo {
     /// When the config in force was applied.
     pub applied: Option<SystemTime>,
     pub last_attempt: Option<SystemTime>,
-    /// Why the last attempt failed; empty when it did not.
+    /// Errors of the last attempt; empty when it succeeded.
     pub last_errors: Vec<String>,
     /// Warnings of the config in force.
     pub warnings: Vec<String>,
@@ -296,8 +296,8 @@ impl Core {
             .is_some_and(|node| node.vservers_enabled)
     }
 
-    /// The addresses to announce with gratuitous ARP while master, by
-    /// interface: the cluster VIP, and without the VRRP MAC every unicast
+    /// Returns the addresses to announce with gratuitous ARP while master,
+    /// by interface: the cluster VIP, and without the VRRP MAC every unicast
     /// IPv4 VIP on the interface that carries it.
     pub fn arp_targets(&self) -> BTreeMap<String, Vec<IpAddr>> {
         let mut targets: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();

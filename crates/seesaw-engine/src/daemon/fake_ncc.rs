@@ -1,5 +1,5 @@
 //! An NCC in memory, for tests and the host benchmark: it keeps the
-//! state the calls build, counts every call and can be told to fail.
+//! state the calls build, counts every call and fails on request.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -12,7 +12,7 @@ use super::ncc::{IpvsChange, LbOperation, Ncc, NccError, Observed, Result};
 use crate::kernel::{ServiceId, VserverRules};
 use crate::reconcile::ObservedState;
 
-/// What the fake NCC holds and has counted.
+/// State and call counts of the fake NCC.
 #[derive(Debug, Clone, Default)]
 pub struct FakeState {
     pub services: BTreeMap<ServiceId, (Service, BTreeMap<IpAddr, Destination>)>,
@@ -96,7 +96,9 @@ impl Ncc for FakeNcc {
     async fn lb(&self, operation: LbOperation) -> Result<()> {
         let mut state = self.call(1)?;
         if state.fail_lb {
-            return Err(NccError("fake NCC: LB interface call refused".into()));
+            return Err(NccError(
+                "fake NCC: LB interface call failed (injected)".into(),
+            ));
         }
         match operation {
             LbOperation::Init => {

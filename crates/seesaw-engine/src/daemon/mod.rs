@@ -38,7 +38,7 @@ use self::ncc::{LbOperation, Ncc, Observed};
 use self::worker::{Target, WorkerStatus};
 use crate::notifier::{Notifier, NotifierOptions};
 
-/// What the daemon needs besides the NCC.
+/// Settings of the daemon besides the NCC.
 #[derive(Clone)]
 pub struct Options {
     pub node: NodeConfig,
@@ -46,7 +46,7 @@ pub struct Options {
     pub socket: PathBuf,
     pub groups: AccessGroups,
     /// Changes to the notifier's options, for tests (a shorter interval,
-    /// a resolver that never asks DNS).
+    /// a resolver that never queries DNS).
     pub adjust_notifier: Option<AdjustNotifier>,
 }
 
@@ -109,13 +109,13 @@ pub async fn run<N: Ncc>(
 
     let mut observed: Observed =
         retry("reading the kernel state from the NCC", || ncc.observe()).await;
-    // An LB interface that carries the cluster VIP was set up before: by
-    // an earlier engine of ours, which it is kept from (no connection is
-    // dropped), or by the Go Seesaw, which the NCC reports and which needs
-    // a full initialisation.
-    let kept =
+    // An LB interface with the cluster VIP was set up before. When an
+    // earlier engine of ours set it up, it is kept so that no connection
+    // drops. When the Go Seesaw did, the NCC reports it, and the interface
+    // is initialised from scratch.
+    let keep_lb_interface =
         observed.lb_initialised && retry("readying the LB interface", || ncc.prepare()).await;
-    if kept {
+    if keep_lb_interface {
         tracing::info!(
             "the LB interface is already set up; keeping it and {} IPVS services as they are",
             observed.state.services.len()

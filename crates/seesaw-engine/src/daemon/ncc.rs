@@ -1,4 +1,4 @@
-//! What the engine asks of the NCC, as a trait: the daemon talks to the
+//! The NCC operations the engine uses, as a trait: the daemon talks to the
 //! real `seesaw_ncc` over gRPC, tests and benchmarks to a fake that
 //! counts operations.
 

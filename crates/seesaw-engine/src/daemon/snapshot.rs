@@ -391,7 +391,7 @@ fn family_number(address: IpAddr) -> u32 {
     if address.is_ipv4() { 4 } else { 6 }
 }
 
-/// Every probe with its last result and the destinations it decides.
+/// Lists every probe with its last result and the destinations it decides.
 pub fn check_status(
     core: &Core,
     results: &std::collections::HashMap<u64, api::HealthNotification>,
@@ -430,7 +430,7 @@ pub fn check_status(
     api::CheckStatusList { checks }
 }
 
-/// The users each vserver's access grants name, group grants expanded.
+/// Lists the users each vserver's access grants name, group grants expanded.
 pub fn access_grants(cluster: &Cluster) -> api::AccessGrantList {
     let mut grants = Vec::new();
     for (name, vserver) in &cluster.vservers {

@@ -70,7 +70,7 @@ impl KernelChanges {
     }
 }
 
-/// What the worker reports to the rest of the engine.
+/// Progress and errors of the worker, for the rest of the engine.
 #[derive(Debug, Default)]
 pub struct WorkerStatus {
     /// Changes sent to the NCC since start, IPVS changes counted one by
@@ -102,7 +102,7 @@ struct Wanted {
     version: u64,
 }
 
-/// What the worker believes the kernel holds.
+/// The worker's belief of the kernel state.
 #[derive(Debug)]
 struct Belief {
     kernel: KernelBelief,
@@ -130,8 +130,8 @@ impl Belief {
     }
 }
 
-/// The NCC reads VIPs on the dummy interface back without telling anycast
-/// from dedicated ones; take the type the target gives the same address.
+/// Gives observed dummy-interface VIPs the type the target has for the
+/// same address, because the NCC cannot tell anycast from dedicated ones.
 fn normalise_vips(observed: &BTreeSet<Vip>, wanted: &BTreeSet<Vip>) -> BTreeSet<Vip> {
     observed
         .iter()
@@ -413,7 +413,7 @@ fn batch_result(what: &str, failures: &[(usize, String)]) -> Result<(), NccError
     if failures.is_empty() {
         return Ok(());
     }
-    let shown: Vec<String> = failures
+    let first_failures: Vec<String> = failures
         .iter()
         .take(5)
         .map(|(index, error)| format!("change {index}: {error}"))
@@ -421,7 +421,7 @@ fn batch_result(what: &str, failures: &[(usize, String)]) -> Result<(), NccError
     Err(NccError(format!(
         "{} {what} changes failed: {}",
         failures.len(),
-        shown.join("; ")
+        first_failures.join("; ")
     )))
 }
 
