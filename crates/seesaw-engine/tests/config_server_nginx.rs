@@ -246,10 +246,26 @@ async fn nginx_config_fetched_then_server_stops() {
     assert_eq!(status.in_force.source_detail, detail);
     assert_no_notification(&mut notifier);
 
-    // The disk keeps the last good config for the next start.
+    // The disk keeps the last good config for the next start, and the
+    // archive each config it replaced: the one from disk, then the first
+    // fetched.
     let saved = fs::read_to_string(&file).unwrap();
     assert!(saved.contains("web4.test"), "{saved}");
-    assert_eq!(archived(dir.path()).len(), 1);
+    let archived: Vec<String> = archived(dir.path())
+        .iter()
+        .map(|path| fs::read_to_string(path).unwrap())
+        .collect();
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(
+        archived
+            .iter()
+            .any(|text| text.contains("web0.test") && !text.contains("web1.test"))
+    );
+    assert!(
+        archived
+            .iter()
+            .any(|text| text.contains("web2.test") && !text.contains("web3.test"))
+    );
 }
 
 /// Starts nginx and a notifier on the port `choose_port` picks, reloads,

@@ -136,14 +136,27 @@ pub fn backup_config(file: &Path, now: SystemTime) -> io::Result<Option<PathBuf>
     }
 
     let seconds = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    let copy = archive.join(format!("{}.{seconds}", name.to_string_lossy()));
     let mode = metadata.permissions().mode() & 0o7777;
-    let mut destination = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&copy)?;
+    // Two saves within one second must not overwrite each other's copy:
+    // the second gets a numbered suffix.
+    let base = format!("{}.{seconds}", name.to_string_lossy());
+    let mut suffix = 0u32;
+    let (copy, mut destination) = loop {
+        let copy = match suffix {
+            0 => archive.join(&base),
+            n => archive.join(format!("{base}.{n}")),
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&copy)
+        {
+            Ok(destination) => break (copy, destination),
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => suffix += 1,
+            Err(error) => return Err(error),
+        }
+    };
     io::copy(&mut File::open(file)?, &mut destination)?;
     Ok(Some(copy))
 }
@@ -306,6 +319,21 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(archive_mode & 0o777, 0o755);
+    }
+
+    #[test]
+    fn backups_within_one_second_keep_both_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cluster.pb");
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        fs::write(&file, "first\n").unwrap();
+        let first = backup_config(&file, now).unwrap().unwrap();
+        fs::write(&file, "second\n").unwrap();
+        let second = backup_config(&file, now).unwrap().unwrap();
+
+        assert_eq!(second, dir.path().join("archive/cluster.pb.1700000000.1"));
+        assert_eq!(fs::read_to_string(&first).unwrap(), "first\n");
+        assert_eq!(fs::read_to_string(&second).unwrap(), "second\n");
     }
 
     #[test]
