@@ -120,6 +120,7 @@ pub fn context_of(node: &NodeConfig) -> NodeContext {
         cluster_vip_ipv6: node.vip_ipv6,
         node_ipv4: Some(node.node_ipv4),
         node_ipv6: node.node_ipv6,
+        anycast_ranges: node.anycast_ranges,
     }
 }
 

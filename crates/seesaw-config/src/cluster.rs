@@ -32,6 +32,9 @@ pub struct NodeContext {
     pub cluster_vip_ipv6: Option<Ipv6Addr>,
     pub node_ipv4: Option<Ipv4Addr>,
     pub node_ipv6: Option<Ipv6Addr>,
+    /// `[cluster] anycast_ipv4_range` and `anycast_ipv6_range`, which
+    /// decide which VIPs are anycast.
+    pub anycast_ranges: AnycastRanges,
 }
 
 /// A cluster.pb that passed every check.
@@ -199,6 +202,7 @@ impl Deriver<'_> {
 
         let mut cluster = Cluster {
             site: self.context.site.clone(),
+            anycast_ranges: self.context.anycast_ranges,
             vip,
             bgp_local_asn: message.bgp_local_asn(),
             bgp_remote_asn: message.bgp_remote_asn(),
@@ -224,6 +228,7 @@ impl Deriver<'_> {
         self.check_node_identity(&cluster);
         self.check_unicast_vips(&cluster);
         self.check_shared_services(&cluster);
+        self.check_bgp(&cluster);
         cluster
     }
 
@@ -1015,6 +1020,44 @@ impl Deriver<'_> {
                 self.context.node_config_file.display()
             ),
         ));
+    }
+
+    /// Warns about BGP settings that leave the NCC nothing to configure.
+    /// They are warnings, not errors, because Seesaw v2 ignored these
+    /// fields and its configs may carry them half set.
+    fn check_bgp(&mut self, cluster: &Cluster) {
+        for (i, peer) in cluster.bgp_peers.values().enumerate() {
+            if peer.ipv4.is_none() && peer.ipv6.is_none() {
+                self.warning(
+                    &format!("bgp_peer[{i}]"),
+                    format!(
+                        "BGP peer '{}' has no address, so bgpd gets no neighbor for it: add its ipv4 or ipv6 address",
+                        peer.hostname
+                    ),
+                );
+            }
+        }
+        if cluster.bgp_peers.is_empty() {
+            if cluster.bgp_remote_asn != 0 {
+                self.warning(
+                    "bgp_remote_asn[0]",
+                    "bgp_remote_asn is set but no bgp_peer is, so bgpd gets no neighbors: add the routers as bgp_peer entries".to_string(),
+                );
+            }
+            return;
+        }
+        if cluster.bgp_remote_asn == 0 {
+            self.warning(
+                "bgp_peer[0]",
+                "bgp_peer is set but bgp_remote_asn is 0 (unset), so bgpd gets no neighbors: set bgp_remote_asn to the routers' AS number".to_string(),
+            );
+        } else if cluster.bgp_local_asn == 0 {
+            // RFC 7607 reserves AS 0, and bgpd rejects `router bgp 0`.
+            self.warning(
+                "bgp_local_asn[0]",
+                "bgp_local_asn is 0, a reserved AS number, so bgpd gets no neighbors: set the nodes' AS number, such as 64512".to_string(),
+            );
+        }
     }
 
     /// Rejects unicast VIPs that no interface of this node would carry:

@@ -12,22 +12,52 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 pub use crate::pb::host::Status as HostStatus;
 
-/// The networks that carry anycast VIPs; Seesaw fixes them.
-pub const ANYCAST_IPV4: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(192, 168, 255, 0), 24) {
+/// The IPv4 anycast network of Seesaw v2, the default of
+/// `[cluster] anycast_ipv4_range`.
+pub const DEFAULT_ANYCAST_IPV4: Ipv4Net = match Ipv4Net::new(Ipv4Addr::new(192, 168, 255, 0), 24) {
     Ok(net) => net,
     Err(_) => panic!("valid prefix"),
 };
-pub const ANYCAST_IPV6: Ipv6Net =
+/// The IPv6 anycast network of Seesaw v2, the default of
+/// `[cluster] anycast_ipv6_range`.
+pub const DEFAULT_ANYCAST_IPV6: Ipv6Net =
     match Ipv6Net::new(Ipv6Addr::new(0x2015, 0xcafe, 0xffff, 0, 0, 0, 0, 0), 64) {
         Ok(net) => net,
         Err(_) => panic!("valid prefix"),
     };
 
-/// Reports whether `ip` is in one of the anycast networks.
-pub fn is_anycast(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => ANYCAST_IPV4.contains(&v4),
-        IpAddr::V6(v6) => ANYCAST_IPV6.contains(&v6),
+/// The networks whose VIPs are anycast: one per address family, set in
+/// seesaw.cfg. A VIP inside them goes on the dummy interface and is
+/// advertised over BGP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AnycastRanges {
+    pub ipv4: Ipv4Net,
+    pub ipv6: Ipv6Net,
+}
+
+impl Default for AnycastRanges {
+    /// Seesaw v2's fixed ranges, 192.168.255.0/24 and 2015:cafe:ffff::/64.
+    fn default() -> Self {
+        AnycastRanges {
+            ipv4: DEFAULT_ANYCAST_IPV4,
+            ipv6: DEFAULT_ANYCAST_IPV6,
+        }
+    }
+}
+
+impl AnycastRanges {
+    /// Reports whether `ip` is in the range of its family.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => self.ipv4.contains(&v4),
+            IpAddr::V6(v6) => self.ipv6.contains(&v6),
+        }
+    }
+}
+
+impl fmt::Display for AnycastRanges {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} and {}", self.ipv4, self.ipv6)
     }
 }
 
@@ -344,6 +374,8 @@ pub struct ConfigStatus {
 pub struct Cluster {
     /// The cluster name from seesaw.cfg, not from cluster.pb.
     pub site: String,
+    /// The anycast networks from seesaw.cfg, not from cluster.pb.
+    pub anycast_ranges: AnycastRanges,
     pub vip: Host,
     pub bgp_local_asn: u32,
     pub bgp_remote_asn: u32,
@@ -364,10 +396,21 @@ impl Cluster {
             .find(|n| n.host.ipv4.map(|net| net.addr()) == Some(ip))
     }
 
+    /// Reports whether cluster.pb configures BGP neighbors: a local and a
+    /// remote AS number and at least one peer with an address.
+    pub fn wants_bgp_peers(&self) -> bool {
+        self.bgp_local_asn != 0
+            && self.bgp_remote_asn != 0
+            && self
+                .bgp_peers
+                .values()
+                .any(|peer| peer.ips().next().is_some())
+    }
+
     /// Returns the type of a VIP at `ip`: anycast networks first, then the
     /// dedicated VIP subnets, else unicast.
     pub fn vip_type(&self, ip: IpAddr) -> VipType {
-        if is_anycast(ip) {
+        if self.anycast_ranges.contains(ip) {
             VipType::Anycast
         } else if self.vip_subnets.values().any(|net| net.contains(&ip)) {
             VipType::Dedicated
@@ -381,16 +424,36 @@ impl Cluster {
 mod tests {
     use super::*;
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
-    fn anycast_ranges() {
-        assert!(!is_anycast("192.168.23.1".parse().unwrap()));
-        assert!(is_anycast("192.168.255.1".parse().unwrap()));
-        assert!(is_anycast("192.168.255.255".parse().unwrap()));
-        assert!(!is_anycast("2012::cafe".parse().unwrap()));
-        assert!(is_anycast("2015:cafe:ffff::1".parse().unwrap()));
-        assert!(is_anycast(
-            "2015:cafe:ffff::ffff:ffff:ffff:ffff".parse().unwrap()
-        ));
+    fn default_anycast_ranges() {
+        let ranges = AnycastRanges::default();
+        assert!(!ranges.contains(ip("192.168.23.1")));
+        assert!(ranges.contains(ip("192.168.255.1")));
+        assert!(ranges.contains(ip("192.168.255.255")));
+        assert!(!ranges.contains(ip("2012::cafe")));
+        assert!(ranges.contains(ip("2015:cafe:ffff::1")));
+        assert!(ranges.contains(ip("2015:cafe:ffff::ffff:ffff:ffff:ffff")));
+        assert_eq!(
+            ranges.to_string(),
+            "192.168.255.0/24 and 2015:cafe:ffff::/64"
+        );
+    }
+
+    #[test]
+    fn configured_anycast_ranges() {
+        let ranges = AnycastRanges {
+            ipv4: "10.20.0.0/23".parse().unwrap(),
+            ipv6: "2001:db8:a::/48".parse().unwrap(),
+        };
+        assert!(ranges.contains(ip("10.20.1.255")));
+        assert!(!ranges.contains(ip("10.20.2.0")));
+        assert!(!ranges.contains(ip("192.168.255.1")));
+        assert!(ranges.contains(ip("2001:db8:a:ffff::1")));
+        assert!(!ranges.contains(ip("2015:cafe:ffff::1")));
     }
 
     #[test]

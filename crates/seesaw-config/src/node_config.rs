@@ -13,15 +13,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use crate::diag::{Diagnostic, Position, Rejected};
 use crate::goconf::{self, Findings, Found, Lookup, parse_bool, parse_int};
-use crate::model::{ANYCAST_IPV4, ANYCAST_IPV6, is_anycast};
+use crate::model::{AnycastRanges, DEFAULT_ANYCAST_IPV4, DEFAULT_ANYCAST_IPV6};
 
 /// The sections of `seesaw.cfg` and their options. `extra_service_anycast`
 /// takes options of any name.
 const CLUSTER_OPTIONS: &[&str] = &[
     "name",
     "anycast_enabled",
+    "anycast_ipv4_range",
+    "anycast_ipv6_range",
     "vip_ipv4",
     "vip_ipv6",
     "node_ipv4",
@@ -57,12 +61,6 @@ const MAX_GARP_INTERVAL_SECS: i64 = i64::MAX / 1_000_000_000;
 /// terminating NUL).
 const MAX_INTERFACE_NAME_BYTES: usize = 15;
 
-/// The service anycast addresses that are always advertised.
-pub const DEFAULT_SERVICE_ANYCAST_IPV4: Ipv4Addr = Ipv4Addr::new(192, 168, 255, 254);
-/// See [`DEFAULT_SERVICE_ANYCAST_IPV4`].
-pub const DEFAULT_SERVICE_ANYCAST_IPV6: Ipv6Addr =
-    Ipv6Addr::new(0x2015, 0xcafe, 0xffff, 0, 0, 0, 0, 0x254);
-
 /// A typed `seesaw.cfg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -72,6 +70,10 @@ pub struct NodeConfig {
     pub cluster_name: String,
     /// `[cluster] anycast_enabled`, default true.
     pub anycast_enabled: bool,
+    /// `[cluster] anycast_ipv4_range` and `anycast_ipv6_range`: the
+    /// networks whose VIPs are anycast, by default Seesaw v2's fixed
+    /// 192.168.255.0/24 and 2015:cafe:ffff::/64. Not in Seesaw v2.
+    pub anycast_ranges: AnycastRanges,
     /// `[cluster] vip_ipv4` and `vip_ipv6`: the cluster VIP, held by the
     /// master node.
     pub vip_ipv4: Option<Ipv4Addr>,
@@ -97,11 +99,13 @@ pub struct NodeConfig {
     pub node_interface: String,
     /// `[interface] lb`, default `eth1`: the load-balancing interface.
     pub lb_interface: String,
-    /// [`DEFAULT_SERVICE_ANYCAST_IPV4`] followed by the IPv4 addresses of
-    /// `[extra_service_anycast]` in file order.
+    /// The IPv4 addresses of `[extra_service_anycast]` in file order: the
+    /// service anycast addresses, advertised while the engine runs.
+    /// Seesaw v2 also always advertised 192.168.255.254, its monitoring
+    /// address; here it is advertised only when the section lists it.
     pub service_anycast_ipv4: Vec<Ipv4Addr>,
-    /// [`DEFAULT_SERVICE_ANYCAST_IPV6`] followed by the IPv6 addresses of
-    /// `[extra_service_anycast]` in file order.
+    /// The IPv6 addresses of `[extra_service_anycast]` in file order. Seesaw
+    /// v2's 2015:cafe:ffff::254 is advertised only when listed.
     pub service_anycast_ipv6: Vec<Ipv6Addr>,
     /// `[access]`: the groups whose members may use the engine's API
     /// without being root. Not in Seesaw v2.
@@ -316,6 +320,7 @@ impl Reader {
     fn read(&mut self, path: &Path) -> Checked<NodeConfig> {
         let cluster_name = self.cluster_name();
         let anycast_enabled = self.anycast_enabled();
+        let anycast_ranges = self.anycast_ranges();
         let vip_ipv4 = self.ipv4("vip_ipv4");
         let vip_ipv6 = self.ipv6("vip_ipv6");
         let node_ipv4 = self.node_ipv4();
@@ -328,15 +333,18 @@ impl Reader {
         let config_servers = self.config_servers();
         let node_interface = self.interface("node", "eth0");
         let lb_interface = self.interface("lb", "eth1");
-        let service_anycast = self.service_anycast();
         let access = self.access();
         let sync = self.sync();
 
-        let (service_anycast_ipv4, service_anycast_ipv6) = service_anycast?;
+        // Service anycast addresses must lie in the ranges, so a bad range
+        // is reported alone rather than with every address it rejects.
+        let anycast_ranges = anycast_ranges?;
+        let (service_anycast_ipv4, service_anycast_ipv6) = self.service_anycast(&anycast_ranges)?;
         Ok(NodeConfig {
             path: path.to_path_buf(),
             cluster_name: cluster_name?,
             anycast_enabled: anycast_enabled?,
+            anycast_ranges,
             vip_ipv4: vip_ipv4?,
             vip_ipv6: vip_ipv6?,
             node_ipv4: node_ipv4?,
@@ -393,6 +401,76 @@ impl Reader {
             Some(found) => self.boolean(&found),
             None => Ok(true),
         }
+    }
+
+    /// Reads `[cluster] anycast_ipv4_range` and `anycast_ipv6_range`. An
+    /// empty value keeps the default.
+    fn anycast_ranges(&mut self) -> Checked<AnycastRanges> {
+        let ipv4 = self.anycast_range("anycast_ipv4_range", IpNet::V4(DEFAULT_ANYCAST_IPV4));
+        let ipv6 = self.anycast_range("anycast_ipv6_range", IpNet::V6(DEFAULT_ANYCAST_IPV6));
+        match (ipv4?, ipv6?) {
+            (IpNet::V4(ipv4), IpNet::V6(ipv6)) => Ok(AnycastRanges { ipv4, ipv6 }),
+            _ => unreachable!("anycast_range checks the family"),
+        }
+    }
+
+    /// Reads one anycast network: `address/prefix length` of the family of
+    /// `default`, without host bits, and narrower than the whole family.
+    fn anycast_range(&mut self, key: &str, default: IpNet) -> Checked<IpNet> {
+        let Some(found) = self.non_empty("cluster", key)? else {
+            return Ok(default);
+        };
+        let sibling = if default.addr().is_ipv4() {
+            key.replace("ipv4", "ipv6")
+        } else {
+            key.replace("ipv6", "ipv4")
+        };
+        let network = match found.value.parse::<IpNet>() {
+            Ok(network) => network,
+            Err(_) => {
+                let problem = match found.value.parse::<IpAddr>() {
+                    Ok(address) => format!(
+                        "has no prefix length: write the network with its length, such as {}",
+                        IpNet::new(address, default.prefix_len())
+                            .map_or_else(|_| default.to_string(), |net| net.trunc().to_string())
+                    ),
+                    Err(_) => format!(
+                        "is not a network: write it as address/prefix length, such as {default}"
+                    ),
+                };
+                return Err(self.error(&found, problem));
+            }
+        };
+        if network.addr().is_ipv4() != default.addr().is_ipv4() {
+            let family = if network.addr().is_ipv4() {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
+            return Err(self.error(
+                &found,
+                format!("is an {family} network: put it in {sibling}"),
+            ));
+        }
+        if network.prefix_len() == 0 {
+            return Err(self.error(
+                &found,
+                format!(
+                    "covers every address, so every VIP would be anycast: give the network \
+                     reserved for anycast VIPs, such as {default}"
+                ),
+            ));
+        }
+        if network.trunc() != network {
+            return Err(self.error(
+                &found,
+                format!(
+                    "has host bits set: write the network address, {}",
+                    network.trunc()
+                ),
+            ));
+        }
+        Ok(network)
     }
 
     /// Unlike `anycast_enabled`, Seesaw rejects an empty value here.
@@ -627,13 +705,16 @@ impl Reader {
         Ok(found.value)
     }
 
-    /// Reads `[extra_service_anycast]` after the default addresses. Only
-    /// the section's own options count. Seesaw also tries to read every
-    /// option of `default` here and exits because goconf cannot return
-    /// them, which is not copied.
-    fn service_anycast(&mut self) -> Checked<(Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
-        let mut ipv4 = vec![DEFAULT_SERVICE_ANYCAST_IPV4];
-        let mut ipv6 = vec![DEFAULT_SERVICE_ANYCAST_IPV6];
+    /// Reads `[extra_service_anycast]`, whose addresses must lie in
+    /// `ranges`. Only the section's own options count. Seesaw also tries to
+    /// read every option of `default` here and exits because goconf cannot
+    /// return them, which is not copied.
+    fn service_anycast(
+        &mut self,
+        ranges: &AnycastRanges,
+    ) -> Checked<(Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
+        let mut ipv4 = Vec::new();
+        let mut ipv6 = Vec::new();
         let keys: Vec<String> = match self.findings.conf.section("extra_service_anycast") {
             Some(section) => section.entries().iter().map(|e| e.key.clone()).collect(),
             None => Vec::new(),
@@ -642,7 +723,7 @@ impl Reader {
         for key in keys {
             let address = self
                 .lookup("extra_service_anycast", &key)
-                .and_then(|found| self.anycast_address(&found.expect("the key is set")));
+                .and_then(|found| self.anycast_address(&found.expect("the key is set"), ranges));
             match address {
                 Ok(IpAddr::V4(address)) => ipv4.push(address),
                 Ok(IpAddr::V6(address)) => ipv6.push(address),
@@ -655,10 +736,10 @@ impl Reader {
         Ok((ipv4, ipv6))
     }
 
-    fn anycast_address(&mut self, found: &Found) -> Checked<IpAddr> {
-        let ranges = format!("use an address in {ANYCAST_IPV4} or {ANYCAST_IPV6}");
+    fn anycast_address(&mut self, found: &Found, ranges: &AnycastRanges) -> Checked<IpAddr> {
+        let advice = format!("use an address in {} or {}", ranges.ipv4, ranges.ipv6);
         if found.value.is_empty() {
-            return Err(self.error(found, format!("is empty: {ranges}, or remove the line")));
+            return Err(self.error(found, format!("is empty: {advice}, or remove the line")));
         }
         let address = match parse_address(&found.value) {
             // Seesaw reads an IPv4-mapped IPv6 address as IPv4.
@@ -666,9 +747,9 @@ impl Reader {
             Ok(address) => address,
             Err(problem) => return Err(self.error(found, problem.describe("IP"))),
         };
-        if !is_anycast(address) {
+        if !ranges.contains(address) {
             let message = format!(
-                "{}: \"{address}\" is not an anycast address: {ranges}",
+                "{}: \"{address}\" is not an anycast address: {advice}",
                 found.describe()
             );
             self.findings.error(Some(found.position), message);
@@ -743,11 +824,5 @@ mod tests {
             parse_address("host.example.com"),
             Err(AddressProblem::Invalid)
         ));
-    }
-
-    #[test]
-    fn default_service_anycast_is_anycast() {
-        assert!(is_anycast(DEFAULT_SERVICE_ANYCAST_IPV4.into()));
-        assert!(is_anycast(DEFAULT_SERVICE_ANYCAST_IPV6.into()));
     }
 }

@@ -105,9 +105,9 @@ fn render_cluster(out: &mut String, view: &NodeView, cluster: &Cluster) {
         out,
         "Anycast:         {}",
         if view.anycast_enabled {
-            "enabled"
+            format!("enabled, VIPs in {}", cluster.anycast_ranges)
         } else {
-            "disabled"
+            "disabled".to_string()
         }
     );
 }

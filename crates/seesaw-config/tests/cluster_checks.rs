@@ -228,6 +228,87 @@ fn dedicated_and_anycast_vips_need_no_network() {
 }
 
 #[test]
+fn configured_anycast_ranges_decide_vip_type() {
+    let mut context = context();
+    context.anycast_ranges = AnycastRanges {
+        ipv4: "10.20.0.0/24".parse().unwrap(),
+        ipv6: "2001:db8:a::/48".parse().unwrap(),
+    };
+    let body = format!(
+        "{}{}",
+        vserver("new-range", "10.20.0.7/32", ""),
+        vserver("old-range", "192.0.2.10/24", "")
+    );
+    let text = format!("{HEAD}{body}");
+    let loaded = load_cluster_text(Path::new("cluster.pb"), &text, &context).unwrap();
+    assert_eq!(loaded.cluster.anycast_ranges, context.anycast_ranges);
+    assert_eq!(
+        loaded.cluster.vservers["new-range"].vips[0].vip_type,
+        VipType::Anycast
+    );
+    assert_eq!(
+        loaded.cluster.vip_type("192.168.255.1".parse().unwrap()),
+        VipType::Unicast
+    );
+    assert_eq!(
+        loaded.cluster.vip_type("2001:db8:a::1".parse().unwrap()),
+        VipType::Anycast
+    );
+}
+
+#[test]
+fn bgp_settings_wanted() {
+    let peer = "bgp_peer: < fqdn: \"router1.\" ipv4: \"192.0.2.254/24\" >\n";
+    let loaded = load(&format!(
+        "bgp_local_asn: 64512\nbgp_remote_asn: 64513\n{peer}"
+    ))
+    .unwrap();
+    assert!(loaded.cluster.wants_bgp_peers());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+
+    // bgp_local_asn defaults to 64512, as in Seesaw's schema.
+    let loaded = load(&format!("bgp_remote_asn: 64513\n{peer}")).unwrap();
+    assert_eq!(loaded.cluster.bgp_local_asn, 64512);
+    assert!(loaded.cluster.wants_bgp_peers());
+
+    let loaded = load("").unwrap();
+    assert!(!loaded.cluster.wants_bgp_peers());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn bgp_settings_half_set_warn() {
+    let cases = [
+        (
+            "bgp_peer: < fqdn: \"router1.\" ipv4: \"192.0.2.254/24\" >\n",
+            "cluster.pb:5:11: warning: bgp_peer is set but bgp_remote_asn is 0 (unset), so bgpd \
+             gets no neighbors: set bgp_remote_asn to the routers' AS number",
+        ),
+        (
+            "bgp_remote_asn: 64513\n",
+            "cluster.pb:5:17: warning: bgp_remote_asn is set but no bgp_peer is, so bgpd gets no \
+             neighbors: add the routers as bgp_peer entries",
+        ),
+        (
+            "bgp_local_asn: 0\nbgp_remote_asn: 64513\nbgp_peer: < fqdn: \"r\" ipv4: \"192.0.2.254/24\" >\n",
+            "cluster.pb:5:16: warning: bgp_local_asn is 0, a reserved AS number, so bgpd gets no \
+             neighbors: set the nodes' AS number, such as 64512",
+        ),
+        (
+            "bgp_remote_asn: 64513\nbgp_peer: < fqdn: \"router1.\" >\n",
+            "cluster.pb:6:11: warning: BGP peer 'router1.' has no address, so bgpd gets no \
+             neighbor for it: add its ipv4 or ipv6 address",
+        ),
+    ];
+    for (body, expected) in cases {
+        let loaded = load(body).unwrap_or_else(|error| panic!("{body}: {error}"));
+        let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings, [expected], "{body}");
+        assert!(!loaded.cluster.wants_bgp_peers(), "{body}");
+    }
+}
+
+#[test]
 fn node_ipv4_missing_from_cluster_is_rejected() {
     let mut context = context();
     context.node_ipv4 = Some("192.0.2.9".parse().unwrap());

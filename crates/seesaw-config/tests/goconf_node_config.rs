@@ -6,9 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use seesaw_config::node_config::{
-    DEFAULT_CONFIG_SERVER, DEFAULT_SERVICE_ANYCAST_IPV4, DEFAULT_SERVICE_ANYCAST_IPV6, NodeConfig,
-};
+use seesaw_config::model::AnycastRanges;
+use seesaw_config::node_config::{DEFAULT_CONFIG_SERVER, NodeConfig};
 use seesaw_config::{Diagnostic, Position, Severity};
 
 mod goconf_support;
@@ -145,10 +144,8 @@ fn example_file_loads_without_warnings() {
     assert_eq!(config.peer_ipv4, Some(Ipv4Addr::new(192, 0, 2, 3)));
     assert_eq!(config.vip_ipv4, Some(Ipv4Addr::new(192, 0, 2, 1)));
     assert_eq!(config.config_servers.len(), 2);
-    assert_eq!(
-        config.service_anycast_ipv4,
-        vec![DEFAULT_SERVICE_ANYCAST_IPV4]
-    );
+    assert_eq!(config.anycast_ranges, AnycastRanges::default());
+    assert!(config.service_anycast_ipv4.is_empty());
 }
 
 #[test]
@@ -194,13 +191,13 @@ fn defaults_when_options_unset() {
     assert_eq!(config.node_interface, "eth0");
     assert_eq!(config.lb_interface, "eth1");
     assert_eq!(
-        config.service_anycast_ipv4,
-        vec![DEFAULT_SERVICE_ANYCAST_IPV4]
+        config.anycast_ranges.to_string(),
+        "192.168.255.0/24 and 2015:cafe:ffff::/64"
     );
-    assert_eq!(
-        config.service_anycast_ipv6,
-        vec![DEFAULT_SERVICE_ANYCAST_IPV6]
-    );
+    // Seesaw v2 always advertised 192.168.255.254 and 2015:cafe:ffff::254.
+    // Here only the listed addresses are advertised.
+    assert!(config.service_anycast_ipv4.is_empty());
+    assert!(config.service_anycast_ipv6.is_empty());
     assert_eq!(config.vip_ipv4, None);
     assert_eq!(config.peer_ipv6, None);
 
@@ -490,17 +487,13 @@ fn extra_service_anycast_adds_addresses() {
     assert_eq!(
         config.service_anycast_ipv4,
         vec![
-            DEFAULT_SERVICE_ANYCAST_IPV4,
             Ipv4Addr::new(192, 168, 255, 53),
             Ipv4Addr::new(192, 168, 255, 54)
         ]
     );
     assert_eq!(
         config.service_anycast_ipv6,
-        vec![
-            DEFAULT_SERVICE_ANYCAST_IPV6,
-            "2015:cafe:ffff::123".parse::<Ipv6Addr>().unwrap()
-        ]
+        vec!["2015:cafe:ffff::123".parse::<Ipv6Addr>().unwrap()]
     );
 }
 
@@ -548,7 +541,120 @@ fn extra_service_anycast_ignores_default_options() {
     );
     let (config, warnings) = load_ok(&text);
     assert!(warnings.is_empty(), "{warnings:?}");
-    assert_eq!(config.service_anycast_ipv4.len(), 2);
+    assert_eq!(config.service_anycast_ipv4.len(), 1);
+}
+
+#[test]
+fn anycast_ranges_configured() {
+    let text = format!(
+        "{BASE}anycast_ipv4_range = 10.20.0.0/23
+anycast_ipv6_range = 2001:db8:a::/48
+\
+         [extra_service_anycast]
+monitoring = 10.20.1.254
+monitoring_v6 = 2001:db8:a::254
+"
+    );
+    let (config, warnings) = load_ok(&text);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(
+        config.anycast_ranges,
+        AnycastRanges {
+            ipv4: "10.20.0.0/23".parse().unwrap(),
+            ipv6: "2001:db8:a::/48".parse().unwrap(),
+        }
+    );
+    assert_eq!(
+        config.service_anycast_ipv4,
+        vec![Ipv4Addr::new(10, 20, 1, 254)]
+    );
+    assert_eq!(
+        config.service_anycast_ipv6,
+        vec!["2001:db8:a::254".parse::<Ipv6Addr>().unwrap()]
+    );
+    assert_eq!(
+        config.position("cluster", "anycast_ipv4_range"),
+        Some(Position::new(4, 22))
+    );
+
+    // An empty value keeps the default.
+    let (config, _) = load_ok(&format!(
+        "{BASE}anycast_ipv4_range =
+"
+    ));
+    assert_eq!(config.anycast_ranges, AnycastRanges::default());
+}
+
+#[test]
+fn anycast_ranges_errors() {
+    let cases = [
+        (
+            "anycast_ipv4_range = 10.20.0.1",
+            "seesaw.cfg:4:22: anycast_ipv4_range = 10.20.0.1 has no prefix length: write the \
+             network with its length, such as 10.20.0.0/24",
+        ),
+        (
+            "anycast_ipv4_range = 10.20.0.1/23",
+            "seesaw.cfg:4:22: anycast_ipv4_range = 10.20.0.1/23 has host bits set: write the \
+             network address, 10.20.0.0/23",
+        ),
+        (
+            "anycast_ipv4_range = 2001:db8::/64",
+            "seesaw.cfg:4:22: anycast_ipv4_range = 2001:db8::/64 is an IPv6 network: put it in \
+             anycast_ipv6_range",
+        ),
+        (
+            "anycast_ipv6_range = 10.20.0.0/24",
+            "seesaw.cfg:4:22: anycast_ipv6_range = 10.20.0.0/24 is an IPv4 network: put it in \
+             anycast_ipv4_range",
+        ),
+        (
+            "anycast_ipv4_range = 0.0.0.0/0",
+            "seesaw.cfg:4:22: anycast_ipv4_range = 0.0.0.0/0 covers every address, so every VIP \
+             would be anycast: give the network reserved for anycast VIPs, such as \
+             192.168.255.0/24",
+        ),
+        (
+            "anycast_ipv6_range = anycast",
+            "seesaw.cfg:4:22: anycast_ipv6_range = anycast is not a network: write it as \
+             address/prefix length, such as 2015:cafe:ffff::/64",
+        ),
+    ];
+    for (line, expected) in cases {
+        let text = format!(
+            "{BASE}{line}
+"
+        );
+        assert_eq!(errors(&text), vec![expected.to_string()], "line {line:?}");
+    }
+}
+
+#[test]
+fn service_anycast_follows_configured_ranges() {
+    // Seesaw v2's default address is outside a configured range.
+    let text = format!(
+        "{BASE}anycast_ipv4_range = 10.20.0.0/24
+[extra_service_anycast]
+old = 192.168.255.254
+"
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "seesaw.cfg:6:7: old = 192.168.255.254: \"192.168.255.254\" is not an anycast \
+             address: use an address in 10.20.0.0/24 or 2015:cafe:ffff::/64"
+                .to_string()
+        ]
+    );
+
+    // A bad range is reported alone, not with every address it rejects.
+    let text = format!(
+        "{BASE}anycast_ipv4_range = 10.20.0.0
+[extra_service_anycast]
+a = 10.20.0.5
+"
+    );
+    assert_eq!(errors(&text).len(), 1, "{:?}", errors(&text));
 }
 
 #[test]
@@ -589,8 +695,9 @@ fn unknown_sections_and_options_warn() {
         vec![
             "seesaw.cfg:4:1: warning: unknown option nmae in [cluster] is ignored: did you mean name?",
             "seesaw.cfg:5:1: warning: unknown option vrrp_id in [cluster] is ignored: [cluster] \
-             takes name, anycast_enabled, vip_ipv4, vip_ipv6, node_ipv4, node_ipv6, peer_ipv4, \
-             peer_ipv6, use_vmac, garp_interval_sec, vrid",
+             takes name, anycast_enabled, anycast_ipv4_range, anycast_ipv6_range, vip_ipv4, \
+             vip_ipv6, node_ipv4, node_ipv6, peer_ipv4, peer_ipv6, use_vmac, garp_interval_sec, \
+             vrid",
             "seesaw.cfg:6:1: warning: unknown section [config_servers] is ignored: did you mean \
              [config_server]?",
             "seesaw.cfg:9:1: warning: unknown option lbb in [interface] is ignored: did you mean lb?",

@@ -40,6 +40,7 @@ pub fn parse(text: &str) -> Arc<Cluster> {
         cluster_vip_ipv6: None::<Ipv6Addr>,
         node_ipv4: Some(Ipv4Addr::new(10, 255, 0, 2)),
         node_ipv6: None,
+        anycast_ranges: Default::default(),
     };
     let loaded = load_cluster_text(Path::new("cluster.pb"), text, &context)
         .unwrap_or_else(|rejected| panic!("cluster.pb rejected: {:?}", rejected.0.first()));
