@@ -101,8 +101,8 @@ impl Ncc for TimedNcc {
         self.note(self.fake.ipvs(changes).await)
     }
 
-    async fn vip(&self, vip: Vip, add: bool) -> Result<()> {
-        self.note(self.fake.vip(vip, add).await)
+    async fn vips(&self, changes: Vec<(Vip, bool)>) -> Result<Vec<(usize, String)>> {
+        self.note(self.fake.vips(changes).await)
     }
 
     async fn rules(&self, rules: VserverRules, add: bool) -> Result<()> {

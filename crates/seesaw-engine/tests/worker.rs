@@ -209,12 +209,7 @@ async fn scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
 }
 
 fn run_scenario(steps: Vec<Step>) -> Result<(), TestCaseError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(scenario(steps))
+    paused_runtime().block_on(scenario(steps))
 }
 
 proptest! {
@@ -245,12 +240,7 @@ fn failure_during_changes_recovers() {
 
 #[test]
 fn one_weight_change_sends_one_change() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
+    paused_runtime().block_on(async {
         let mut harness = Harness::new();
         let all = Some([(true, 1), (true, 1), (true, 1)]);
         harness.run(Step::Config(vec![all, all, all]));
@@ -269,4 +259,35 @@ fn one_weight_change_sends_one_change() {
         assert_eq!(harness.ncc.state().changes, before + 1, "one weight");
         harness.check().unwrap();
     });
+}
+
+#[test]
+fn many_vservers_coming_up_take_a_few_calls() {
+    paused_runtime().block_on(async {
+        let mut harness = Harness::new();
+        let all = Some([(true, 1), (true, 1), (true, 1)]);
+        harness.run(Step::Config(vec![all; 40]));
+        harness.run(Step::Ha(true));
+        harness.settle().await;
+        let before = harness.ncc.state().calls;
+
+        harness.run(Step::Results(7, CheckState::Healthy));
+        harness.settle().await;
+        harness.check().unwrap();
+        assert_eq!(harness.ncc.state().vips.len(), 40);
+        // The VIPs, the iptables rules and the IPVS changes each go in one
+        // batch call, not one call per VIP or vserver.
+        let calls = harness.ncc.state().calls - before;
+        assert!(calls <= 3, "{calls} NCC calls for 40 vservers");
+    });
+}
+
+/// A current-thread runtime whose clock starts paused, so that the
+/// worker's retry pauses pass in virtual time.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("tokio runtime")
 }

@@ -11,4 +11,5 @@ pub mod net;
 pub mod ops;
 pub mod service;
 pub mod sysctl;
+pub mod vips;
 pub mod vserver_rules;

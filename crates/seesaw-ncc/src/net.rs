@@ -85,6 +85,17 @@ pub struct Rule {
     pub message: RuleMessage,
 }
 
+impl Rule {
+    /// Reports whether this is exactly the rule
+    /// `[from source] [to destination] lookup table`.
+    pub fn is(&self, source: Option<IpAddr>, destination: Option<IpAddr>, table: u32) -> bool {
+        self.table == table
+            && self.source == source.map(IpNet::from)
+            && self.destination == destination.map(IpNet::from)
+            && !self.has_other_selectors
+    }
+}
+
 /// The route netlink side of the NCC.
 #[derive(Clone)]
 pub struct Net {
@@ -349,22 +360,30 @@ impl Net {
         destination: Option<IpAddr>,
         table: u32,
     ) -> Result<()> {
-        let description = describe_rule(source, destination, table);
         let v6 = source
             .or(destination)
             .is_some_and(|address| address.is_ipv6());
         let family = if v6 { IpVersion::V6 } else { IpVersion::V4 };
-        let wanted_source = source.map(IpNet::from);
-        let wanted_destination = destination.map(IpNet::from);
-        let exists = self.rules(family).await?.iter().any(|rule| {
-            rule.table == table
-                && rule.source == wanted_source
-                && rule.destination == wanted_destination
-                && !rule.has_other_selectors
-        });
+        let exists = self
+            .rules(family)
+            .await?
+            .iter()
+            .any(|rule| rule.is(source, destination, table));
         if exists {
             return Ok(());
         }
+        self.insert_rule(source, destination, table).await
+    }
+
+    /// Adds the rule `[from source] [to destination] lookup table` without
+    /// first reading the rules back; the caller knows it is missing.
+    pub async fn insert_rule(
+        &self,
+        source: Option<IpAddr>,
+        destination: Option<IpAddr>,
+        table: u32,
+    ) -> Result<()> {
+        let description = describe_rule(source, destination, table);
         let result = retry("add rule", || {
             // Without ToTable the kernel treats the rule as unspecified and
             // drops what it matches.
@@ -629,6 +648,14 @@ pub struct RouteView {
     pub gateway: Option<IpAddr>,
     pub output: Option<u32>,
     pub preferred_source: Option<IpAddr>,
+}
+
+/// Reports whether `view` is the local route the NCC installs for a VIP
+/// on interface `index` (see [`local_route`]), not one the kernel added.
+pub fn is_own_local_route(view: &RouteView, index: u32, source: IpAddr) -> bool {
+    view.preferred_source == Some(source)
+        && view.output == Some(index)
+        && view.protocol == RouteProtocol::Boot
 }
 
 pub fn view_route(route: &RouteMessage) -> RouteView {

@@ -438,9 +438,7 @@ impl Ncc {
         for route in self.net.routes(vip.is_ipv6()).await? {
             let view = net::view_route(&route);
             let same_destination = view.destination == Some(IpNet::from(vip));
-            let ours = view.preferred_source == Some(node)
-                && view.output == Some(link.index)
-                && view.protocol == RouteProtocol::Boot;
+            let ours = net::is_own_local_route(&view, link.index, node);
             if view.table == TABLE_LOCAL && same_destination && !ours {
                 self.net
                     .delete_route(route, &format!("local {vip} (kernel)"))

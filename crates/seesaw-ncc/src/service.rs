@@ -15,6 +15,7 @@ use crate::convert;
 use crate::error::{NccError, Result};
 use crate::net;
 use crate::ops::Ncc;
+use crate::vips::VipChange;
 use crate::vserver_rules::Action;
 
 /// The NCC behind the API. Changes to links, addresses, rules and iptables
@@ -345,6 +346,57 @@ impl ncc_server::Ncc for NccService {
             self.ncc.delete_vip(&lb, vip, kind).await
         };
         reply("DeleteVip", result.await.map(|()| proto::Empty {}))
+    }
+
+    async fn apply_vips(
+        &self,
+        request: Request<proto::VipBatch>,
+    ) -> std::result::Result<Response<proto::VipBatchReport>, Status> {
+        let _guard = self.network_lock.lock().await;
+        let batch = request.get_ref();
+        let lb = convert::lb_config(batch.lb.as_ref()).map_err(|error| {
+            tracing::error!("ApplyVips failed: {error}");
+            Status::invalid_argument(error.to_string())
+        })?;
+        // Changes that do not parse fail on their own; the rest are applied.
+        let mut failures = Vec::new();
+        let mut changes = Vec::new();
+        let mut positions = Vec::new();
+        for (index, change) in batch.changes.iter().enumerate() {
+            match convert::vip(change.vip.as_ref()) {
+                Ok((vip, kind)) => {
+                    positions.push(index);
+                    changes.push(VipChange {
+                        vip,
+                        kind,
+                        add: change.add,
+                    });
+                }
+                Err(error) => failures.push((index, error.to_string())),
+            }
+        }
+        for (position, error) in self.ncc.apply_vips(&lb, &changes).await {
+            failures.push((positions[position], error));
+        }
+        failures.sort_by_key(|(index, _)| *index);
+        for (_, error) in &failures {
+            tracing::error!("ApplyVips: {error}");
+        }
+        let total = batch.changes.len();
+        tracing::info!(
+            "applied {} of {total} VIP changes in one batch",
+            total - failures.len()
+        );
+        Ok(Response::new(proto::VipBatchReport {
+            applied: u32::try_from(total - failures.len()).unwrap_or(u32::MAX),
+            failures: failures
+                .into_iter()
+                .map(|(index, error)| proto::VipFailure {
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    error,
+                })
+                .collect(),
+        }))
     }
 
     async fn add_vlan(

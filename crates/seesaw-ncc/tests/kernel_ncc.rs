@@ -2127,3 +2127,142 @@ fn named_vserver_rules_at(name: &str, address: &str) -> proto::VserverRulesReque
         ..named_vserver_rules(name, &[80])
     }
 }
+
+fn vip_change(address: &str, kind: proto::VipType, add: bool) -> proto::VipChange {
+    proto::VipChange {
+        vip: Some(proto::Vip {
+            address: address.to_owned(),
+            r#type: kind as i32,
+        }),
+        add,
+    }
+}
+
+async fn apply_vips(
+    ncc: &mut NccClient<Channel>,
+    changes: Vec<proto::VipChange>,
+) -> proto::VipBatchReport {
+    let count = changes.len();
+    let start = std::time::Instant::now();
+    let report = ncc
+        .apply_vips(proto::VipBatch {
+            lb: Some(lb_interface()),
+            changes,
+        })
+        .await
+        .expect("ApplyVips")
+        .into_inner();
+    eprintln!("ApplyVips of {count} changes took {:?}", start.elapsed());
+    report
+}
+
+/// Checks that unicast VIP `address` is on eth1 with its policy rule and
+/// the NCC's local route, or that none of them exists.
+fn assert_unicast_vip(lab: &Lab, address: &str, present: bool) {
+    let addresses = lab.exec("lb", "ip addr show eth1");
+    let rules = lab.exec("lb", "ip rule");
+    let routes = local_routes(lab, address);
+    let inet = format!("inet {address}/24 ");
+    let rule = format!("from {address} lookup 2");
+    if present {
+        assert!(addresses.contains(&inet), "{address} missing:\n{addresses}");
+        assert_eq!(rules.matches(&rule).count(), 1, "{address}:\n{rules}");
+        assert_eq!(routes.len(), 1, "{address}: {routes:?}");
+        assert!(
+            routes[0].contains(&format!("src {NODE}")) && routes[0].contains("dev eth1"),
+            "{address}: {routes:?}"
+        );
+    } else {
+        assert!(!addresses.contains(&inet), "{address} left:\n{addresses}");
+        assert!(!rules.contains(&rule), "{address} rule left:\n{rules}");
+        assert!(routes.is_empty(), "{address}: {routes:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces, links, addresses, routes and rules"]
+async fn kernel_ncc_vip_batch() {
+    require_lab();
+    let lab = Lab::new("nccV");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("seesaw/ncc/ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
+
+    use proto::VipType::{Anycast, Unicast};
+    let unicast: Vec<String> = (150..200).map(|host| format!("10.10.0.{host}")).collect();
+    let anycast = ["192.168.255.1", "192.168.255.2"];
+    let mut adds: Vec<proto::VipChange> = unicast
+        .iter()
+        .map(|vip| vip_change(vip, Unicast, true))
+        .collect();
+    adds.extend(anycast.iter().map(|vip| vip_change(vip, Anycast, true)));
+    // No network on the LB interface contains this one: it fails alone.
+    adds.insert(10, vip_change("10.20.0.1", Unicast, true));
+
+    let report = apply_vips(&mut ncc, adds.clone()).await;
+    assert_eq!(report.applied, 52, "{report:?}");
+    assert_eq!(report.failures.len(), 1, "{report:?}");
+    assert_eq!(report.failures[0].index, 10);
+    assert!(report.failures[0].error.contains("10.20.0.1"), "{report:?}");
+    for vip in &unicast {
+        assert_unicast_vip(&lab, vip, true);
+    }
+    let dummy = lab.exec("lb", "ip addr show dummy0");
+    for vip in anycast {
+        assert!(dummy.contains(&format!("inet {vip}/32 ")), "{dummy}");
+        let routes = local_routes(&lab, vip);
+        assert_eq!(routes.len(), 1, "{routes:?}");
+        assert!(routes[0].contains("dev dummy0"), "{routes:?}");
+    }
+
+    // The same batch again changes nothing and duplicates nothing.
+    let report = apply_vips(&mut ncc, adds).await;
+    assert_eq!(report.applied, 52, "{report:?}");
+    for vip in &unicast {
+        assert_unicast_vip(&lab, vip, true);
+    }
+
+    // Deletes, and a VIP deleted and added again in one batch, which ends
+    // present.
+    let mut changes: Vec<proto::VipChange> = unicast[..25]
+        .iter()
+        .map(|vip| vip_change(vip, Unicast, false))
+        .collect();
+    changes.push(vip_change(anycast[0], Anycast, false));
+    changes.push(vip_change(&unicast[0], Unicast, true));
+    let report = apply_vips(&mut ncc, changes).await;
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_unicast_vip(&lab, &unicast[0], true);
+    for vip in &unicast[1..25] {
+        assert_unicast_vip(&lab, vip, false);
+    }
+    for vip in &unicast[25..] {
+        assert_unicast_vip(&lab, vip, true);
+    }
+    let dummy = lab.exec("lb", "ip addr show dummy0");
+    assert!(!dummy.contains(&format!("inet {} ", anycast[0])), "{dummy}");
+    assert!(local_routes(&lab, anycast[0]).is_empty());
+    assert!(
+        dummy.contains(&format!("inet {}/32 ", anycast[1])),
+        "{dummy}"
+    );
+
+    // The cluster VIP and the node address are untouched.
+    let addresses = lab.exec("lb", "ip addr show eth1");
+    assert!(
+        addresses.contains(&format!("inet {CLUSTER_VIP}/24")),
+        "{addresses}"
+    );
+    assert!(
+        lab.exec("lb", "ip addr show eth0")
+            .contains(&format!("inet {NODE}/24"))
+    );
+    assert!(daemon.stop().success());
+}

@@ -126,14 +126,16 @@ impl Ncc for FakeNcc {
         Ok(failures)
     }
 
-    async fn vip(&self, vip: Vip, add: bool) -> Result<()> {
-        let mut state = self.call(1)?;
-        if add {
-            state.vips.insert(vip);
-        } else {
-            state.vips.remove(&vip);
+    async fn vips(&self, changes: Vec<(Vip, bool)>) -> Result<Vec<(usize, String)>> {
+        let mut state = self.call(changes.len() as u64)?;
+        for (vip, add) in changes {
+            if add {
+                state.vips.insert(vip);
+            } else {
+                state.vips.remove(&vip);
+            }
         }
-        Ok(())
+        Ok(Vec::new())
     }
 
     async fn rules(&self, rules: VserverRules, add: bool) -> Result<()> {

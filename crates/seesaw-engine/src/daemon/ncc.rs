@@ -69,7 +69,12 @@ pub trait Ncc: Clone + Send + Sync + 'static {
         &self,
         changes: Vec<IpvsChange>,
     ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
-    fn vip(&self, vip: Vip, add: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Adds (`true`) or deletes (`false`) many VIPs in one call; returns
+    /// the failures by index.
+    fn vips(
+        &self,
+        changes: Vec<(Vip, bool)>,
+    ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
     fn rules(&self, rules: VserverRules, add: bool) -> impl Future<Output = Result<()>> + Send;
     /// Adds (`true`) or deletes (`false`) many vservers' rules in one
     /// call; returns the failures by index.
@@ -309,20 +314,28 @@ impl Ncc for GrpcNcc {
             .collect())
     }
 
-    async fn vip(&self, vip: Vip, add: bool) -> Result<()> {
-        let request = proto::VipRequest {
+    async fn vips(&self, changes: Vec<(Vip, bool)>) -> Result<Vec<(usize, String)>> {
+        let batch = proto::VipBatch {
             lb: Some(self.lb.clone()),
-            vip: Some(vip_message(vip)),
+            changes: changes
+                .iter()
+                .map(|(vip, add)| proto::VipChange {
+                    vip: Some(vip_message(*vip)),
+                    add: *add,
+                })
+                .collect(),
         };
-        let mut client = self.client();
-        let (call, result) = if add {
-            ("AddVip", client.add_vip(request).await)
-        } else {
-            ("DeleteVip", client.delete_vip(request).await)
-        };
-        result
-            .map(|_| ())
-            .map_err(|error| status(call, vip.ip, error))
+        let report = self
+            .client()
+            .apply_vips(batch)
+            .await
+            .map_err(|error| status("ApplyVips", "batch", error))?
+            .into_inner();
+        Ok(report
+            .failures
+            .into_iter()
+            .map(|failure| (failure.index as usize, failure.error))
+            .collect())
     }
 
     async fn rules(&self, rules: VserverRules, add: bool) -> Result<()> {

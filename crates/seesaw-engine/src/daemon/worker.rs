@@ -334,78 +334,104 @@ async fn converge<N: Ncc>(
     }
 }
 
-/// Sends `actions` in order, IPVS changes batched between the others.
+/// A run of consecutive actions of one kind, sent in one NCC call.
+enum Batch {
+    Ipvs(Vec<IpvsChange>),
+    Rules(Vec<(VserverRules, bool)>),
+    Vips(Vec<(Vip, bool)>),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Ipvs(changes) => changes.len(),
+            Batch::Rules(changes) => changes.len(),
+            Batch::Vips(changes) => changes.len(),
+        }
+    }
+
+    /// Adds `action` when it is of this batch's kind; otherwise gives it
+    /// back.
+    fn push(&mut self, action: Action) -> Option<Action> {
+        match (self, action) {
+            (Batch::Ipvs(changes), action) => match ipvs_change(&action) {
+                Some(change) => changes.push(change),
+                None => return Some(action),
+            },
+            (Batch::Rules(changes), Action::AddVserverRules(rules)) => changes.push((rules, true)),
+            (Batch::Rules(changes), Action::DeleteVserverRules(rules)) => {
+                changes.push((rules, false))
+            }
+            (Batch::Vips(changes), Action::AddVip(vip)) => changes.push((vip, true)),
+            (Batch::Vips(changes), Action::DeleteVip(vip)) => changes.push((vip, false)),
+            (_, action) => return Some(action),
+        }
+        None
+    }
+
+    /// An empty batch of `action`'s kind, or `None` for an action that goes
+    /// alone.
+    fn for_action(action: &Action) -> Option<Batch> {
+        match action {
+            Action::AddVserverRules(_) | Action::DeleteVserverRules(_) => {
+                Some(Batch::Rules(Vec::new()))
+            }
+            Action::AddVip(_) | Action::DeleteVip(_) => Some(Batch::Vips(Vec::new())),
+            _ if ipvs_change(action).is_some() => Some(Batch::Ipvs(Vec::new())),
+            _ => None,
+        }
+    }
+
+    async fn send<N: Ncc>(self, ncc: &N, status: &WorkerStatus) -> Result<(), NccError> {
+        status
+            .changes
+            .fetch_add(self.len() as u64, Ordering::Relaxed);
+        match self {
+            Batch::Ipvs(changes) => batch_result("IPVS", &ncc.ipvs(changes).await?),
+            Batch::Rules(changes) => {
+                batch_result("iptables rule", &ncc.rules_batch(changes).await?)
+            }
+            Batch::Vips(changes) => batch_result("VIP", &ncc.vips(changes).await?),
+        }
+    }
+}
+
+/// Sends `actions` in order. Consecutive actions of one kind (IPVS
+/// changes, iptables rules, VIPs) go out as one batch call; the order of
+/// the actions holds.
 async fn send<N: Ncc>(
     ncc: &N,
     actions: Vec<Action>,
     status: &WorkerStatus,
 ) -> Result<(), NccError> {
-    // Consecutive IPVS changes go out as one IpvsApply, consecutive rule
-    // changes as one ApplyVserverRules; the order of the actions holds.
-    let mut ipvs = Vec::new();
-    let mut rules = Vec::new();
+    let mut batch: Option<Batch> = None;
     for action in actions {
-        if let Some(change) = ipvs_change(&action) {
-            flush_rules(ncc, &mut rules, status).await?;
-            ipvs.push(change);
+        let action = match batch.as_mut() {
+            Some(open) => match open.push(action) {
+                None => continue,
+                Some(action) => action,
+            },
+            None => action,
+        };
+        if let Some(full) = batch.take() {
+            full.send(ncc, status).await?;
+        }
+        if let Some(mut next) = Batch::for_action(&action) {
+            next.push(action);
+            batch = Some(next);
             continue;
         }
-        flush_ipvs(ncc, &mut ipvs, status).await?;
-        match action {
-            Action::DeleteVserverRules(change) => {
-                rules.push((change, false));
-                continue;
-            }
-            Action::AddVserverRules(change) => {
-                rules.push((change, true));
-                continue;
-            }
-            _ => {}
-        }
-        flush_rules(ncc, &mut rules, status).await?;
         status.changes.fetch_add(1, Ordering::Relaxed);
         match action {
             Action::WithdrawVip(ip) => ncc.bgp(ip, false).await?,
             Action::AdvertiseVip(ip) => ncc.bgp(ip, true).await?,
-            Action::DeleteVip(vip) => ncc.vip(vip, false).await?,
-            Action::AddVip(vip) => ncc.vip(vip, true).await?,
             _ => {}
         }
     }
-    flush_ipvs(ncc, &mut ipvs, status).await?;
-    flush_rules(ncc, &mut rules, status).await
-}
-
-async fn flush_ipvs<N: Ncc>(
-    ncc: &N,
-    batch: &mut Vec<IpvsChange>,
-    status: &WorkerStatus,
-) -> Result<(), NccError> {
-    if batch.is_empty() {
-        return Ok(());
+    if let Some(last) = batch {
+        last.send(ncc, status).await?;
     }
-    let changes = std::mem::take(batch);
-    status
-        .changes
-        .fetch_add(changes.len() as u64, Ordering::Relaxed);
-    let failures = ncc.ipvs(changes).await?;
-    batch_result("IPVS", &failures)
-}
-
-async fn flush_rules<N: Ncc>(
-    ncc: &N,
-    batch: &mut Vec<(VserverRules, bool)>,
-    status: &WorkerStatus,
-) -> Result<(), NccError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let changes = std::mem::take(batch);
-    status
-        .changes
-        .fetch_add(changes.len() as u64, Ordering::Relaxed);
-    let failures = ncc.rules_batch(changes).await?;
-    batch_result("iptables rule", &failures)
+    Ok(())
 }
 
 /// Turns a batch's failures into one error naming the first few.

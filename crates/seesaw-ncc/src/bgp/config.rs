@@ -1,6 +1,6 @@
 //! Reads what the NCC needs from bgpd's running configuration: the AS
-//! number of the default `router bgp` instance and its `network`
-//! statements.
+//! number of the default `router bgp` instance, its `network` statements
+//! and the statements that configure neighbors.
 //!
 //! FRR 8.4 prints IPv4 unicast networks inside an `address-family ipv4
 //! unicast` block and closes the instance with `exit`:
@@ -33,6 +33,15 @@ pub struct BgpInstance {
     /// address families, in configuration order. Other address families
     /// (VPN, multicast, EVPN, flowspec) are left out.
     pub networks: Vec<IpNet>,
+    /// The statements outside every address-family block, trimmed, such
+    /// as `neighbor 198.18.0.2 remote-as 64513`. Quagga also prints the
+    /// IPv4 unicast statements here.
+    pub statements: Vec<String>,
+    /// The statements of the `address-family ipv4 unicast` block, trimmed.
+    pub ipv4_unicast: Vec<String>,
+    /// The statements of the `address-family ipv6 unicast` block (Quagga:
+    /// `address-family ipv6`), trimmed.
+    pub ipv6_unicast: Vec<String>,
 }
 
 /// The address family block a configuration line is in.
@@ -52,20 +61,42 @@ pub fn default_instance(running_config: &str) -> Option<BgpInstance> {
     let mut instance = BgpInstance {
         asn,
         networks: Vec::new(),
+        statements: Vec::new(),
+        ipv4_unicast: Vec::new(),
+        ipv6_unicast: Vec::new(),
     };
 
     // Outside an address-family block, statements belong to IPv4 unicast.
     let mut family = Family::Ipv4Unicast;
+    let mut in_block = false;
     for line in lines {
         if !line.starts_with(' ') && line != "!" {
             break;
         }
         let statement = line.trim();
+        if statement == "!" || statement.is_empty() {
+            continue;
+        }
         if let Some(rest) = statement.strip_prefix("address-family ") {
             family = address_family(rest);
-        } else if statement == "exit-address-family" {
+            in_block = true;
+            continue;
+        }
+        if statement == "exit-address-family" {
             family = Family::Ipv4Unicast;
-        } else if let Some(rest) = statement.strip_prefix("network ") {
+            in_block = false;
+            continue;
+        }
+        let list = match (in_block, family) {
+            (false, _) => Some(&mut instance.statements),
+            (true, Family::Ipv4Unicast) => Some(&mut instance.ipv4_unicast),
+            (true, Family::Ipv6Unicast) => Some(&mut instance.ipv6_unicast),
+            (true, Family::Other) => None,
+        };
+        if let Some(list) = list {
+            list.push(statement.to_owned());
+        }
+        if let Some(rest) = statement.strip_prefix("network ") {
             let prefix = rest
                 .split_whitespace()
                 .next()
@@ -141,6 +172,28 @@ mod tests {
                 "2015:cafe:ffff::1/128"
             ])
         );
+        assert_eq!(instance.statements.len(), 16, "{:?}", instance.statements);
+        assert_eq!(instance.statements[0], "bgp router-id 198.18.0.1");
+        assert!(
+            instance
+                .statements
+                .contains(&"neighbor 198.18.0.97 description two words here".to_owned())
+        );
+        assert_eq!(
+            instance.ipv4_unicast,
+            [
+                "network 10.0.0.0/8",
+                "network 192.168.255.1/32",
+                "network 192.168.255.2/32"
+            ]
+        );
+        assert_eq!(
+            instance.ipv6_unicast,
+            [
+                "network 2015:cafe:ffff::1/128",
+                "neighbor 198.18.0.2 activate"
+            ]
+        );
     }
 
     #[test]
@@ -172,6 +225,10 @@ router bgp 64513
                 "2015:cafe:ffff::1/128"
             ])
         );
+        assert_eq!(instance.statements.len(), 4, "{:?}", instance.statements);
+        assert_eq!(instance.statements[3], "neighbor 192.0.2.1 remote-as 64513");
+        assert!(instance.ipv4_unicast.is_empty());
+        assert_eq!(instance.ipv6_unicast, ["network 2015:cafe:ffff::1/128"]);
     }
 
     #[test]
@@ -200,6 +257,14 @@ exit
         let instance = default_instance(text).unwrap();
         assert_eq!(instance.asn, 65536 + 10);
         assert_eq!(instance.networks, prefixes(&["192.168.255.1/32"]));
+        assert!(instance.statements.is_empty(), "{:?}", instance.statements);
+        assert_eq!(
+            instance.ipv4_unicast.len(),
+            3,
+            "{:?}",
+            instance.ipv4_unicast
+        );
+        assert!(instance.ipv6_unicast.is_empty());
     }
 
     #[test]
