@@ -91,7 +91,10 @@ impl From<NccError> for tonic::Status {
             NccError::Bgp { ref source, .. } => match source {
                 BgpError::Connect { .. } => tonic::Status::unavailable(message),
                 BgpError::Timeout { .. } => tonic::Status::deadline_exceeded(message),
-                BgpError::NoInstance { .. } => tonic::Status::failed_precondition(message),
+                BgpError::NoInstance { .. } | BgpError::OtherInstance { .. } => {
+                    tonic::Status::failed_precondition(message)
+                }
+                BgpError::InvalidPeering(_) => tonic::Status::invalid_argument(message),
                 _ => tonic::Status::internal(message),
             },
             _ => tonic::Status::internal(message),
@@ -141,7 +144,7 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Unavailable);
 
         let status = bgp_status(BgpError::Rejected {
-            path,
+            path: path.clone(),
             command: "network 192.0.2.1/32".to_owned(),
             status: 13,
             output: "% Inconsistent address and mask".to_owned(),
@@ -152,5 +155,23 @@ mod tests {
                 .message()
                 .contains("status 13 (configuration failed)")
         );
+
+        let status = bgp_status(BgpError::OtherInstance {
+            path,
+            running: 65000,
+            requested: 64512,
+        });
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            status.message().contains(
+                "runs `router bgp 65000`, but cluster.pb sets bgp_local_asn 64512: bgpd has one \
+                 default instance, so set bgp_local_asn to 65000"
+            ),
+            "{}",
+            status.message()
+        );
+
+        let status = bgp_status(BgpError::InvalidPeering("peer 0.0.0.0".to_owned()));
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
     }
 }

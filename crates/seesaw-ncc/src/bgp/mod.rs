@@ -1,13 +1,16 @@
 //! BGP advertisements of anycast VIPs through the bgpd of FRR (or Quagga),
 //! driven over its vty socket as `vtysh` drives it.
 //!
-//! bgpd is configured outside Seesaw with a `router bgp <asn>` instance and
-//! its neighbours. The NCC only adds and removes `network <vip>/32` and
-//! `network <vip>/128` statements in that instance, whose AS number it
-//! reads from the running configuration. It never creates an instance.
+//! The VIP calls add and remove `network <vip>/32` and `network <vip>/128`
+//! statements in the default `router bgp <asn>` instance, whose AS number
+//! they read from the running configuration. They never create an
+//! instance. The neighbors come either from the operator's own bgpd
+//! configuration, as with Seesaw v2, or from cluster.pb through
+//! [`Bgp::apply_peers`] ([`peers`] describes what that configures).
 
 pub mod config;
 pub mod neighbors;
+pub mod peers;
 pub mod vty;
 
 use std::io;
@@ -20,6 +23,7 @@ use tokio::sync::Mutex;
 
 use self::config::{BgpInstance, default_instance};
 use self::neighbors::{Neighbor, parse_neighbors};
+use self::peers::{OtherInstance, PeerPlan, Peering, plan_peers};
 use self::vty::{Vty, status_name};
 
 /// The path of bgpd's vty socket in Debian's `frr` package.
@@ -93,6 +97,37 @@ pub enum BgpError {
     )]
     NoInstance { path: PathBuf },
 
+    /// The running configuration has a default instance of another AS
+    /// than cluster.pb's `bgp_local_asn`.
+    #[error(
+        "bgpd at {} runs `router bgp {running}`, but cluster.pb sets bgp_local_asn {requested}: \
+         bgpd has one default instance, so set bgp_local_asn to {running}, or change the \
+         instance in bgpd's configuration (no router bgp {running}, which drops its \
+         configuration)",
+        path.display()
+    )]
+    OtherInstance {
+        path: PathBuf,
+        running: u32,
+        requested: u32,
+    },
+
+    /// The requested neighbors cannot be configured.
+    #[error("invalid BGP neighbors: {0}")]
+    InvalidPeering(String),
+
+    /// bgpd took every command, yet its running configuration still
+    /// differs from the neighbors requested.
+    #[error(
+        "bgpd at {} took the commands but still needs: {}; check its log for the reason",
+        path.display(),
+        remaining.join("; ")
+    )]
+    NotApplied {
+        path: PathBuf,
+        remaining: Vec<String>,
+    },
+
     /// A command text the vty protocol cannot carry; a bug in the caller.
     #[error("invalid vty command {0:?}: it contains a NUL byte or a line break")]
     InvalidCommand(String),
@@ -158,6 +193,15 @@ pub fn configuration_commands(asn: u32, changes: &[Change]) -> Vec<String> {
     }
     commands.push("end".to_owned());
     commands
+}
+
+/// The outcome of [`Bgp::apply_peers`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The configuration commands sent, none when nothing changed.
+    pub commands: Vec<String>,
+    /// Peers left alone, each with the reason and the fix.
+    pub skipped: Vec<String>,
 }
 
 /// The NCC's handle on bgpd. Each operation opens its own vty session, so
@@ -283,6 +327,59 @@ impl Bgp {
             instance.asn
         );
         Ok(withdrawn)
+    }
+
+    /// Configures the neighbors of `peering` and removes Seesaw's neighbors
+    /// that it no longer lists, leaving the rest of bgpd's configuration
+    /// as it is. Applying the same `peering` again sends no command.
+    /// Returns what was done.
+    pub async fn apply_peers(&self, peering: &Peering) -> Result<PeerReport, BgpError> {
+        peering.validate().map_err(BgpError::InvalidPeering)?;
+        let _guard = self.config_lock.lock().await;
+        let mut vty = self.session().await?;
+
+        let plan = self.plan_peers(&mut vty, peering).await?;
+        if plan.commands.is_empty() {
+            tracing::debug!(
+                "BGP neighbors already as configured: {} peers",
+                peering.peers.len()
+            );
+            return Ok(PeerReport {
+                commands: Vec::new(),
+                skipped: plan.skipped,
+            });
+        }
+        vty.commands(&plan.commands).await?;
+
+        // bgpd returns success with a message for some commands (one that
+        // names a missing route map, say), so the status alone does not
+        // show that the configuration changed, and the result is read back.
+        let remaining = self.plan_peers(&mut vty, peering).await?.commands;
+        if !remaining.is_empty() {
+            return Err(BgpError::NotApplied {
+                path: self.socket.clone(),
+                remaining,
+            });
+        }
+        tracing::info!(
+            "BGP neighbors configured: {} peers of AS {} ({})",
+            peering.peers.len(),
+            peering.remote_asn,
+            plan.commands.join("; ")
+        );
+        Ok(PeerReport {
+            commands: plan.commands,
+            skipped: plan.skipped,
+        })
+    }
+
+    async fn plan_peers(&self, vty: &mut Vty, peering: &Peering) -> Result<PeerPlan, BgpError> {
+        let text = self.read_running_config(vty).await?;
+        plan_peers(&text, peering).map_err(|OtherInstance { asn }| BgpError::OtherInstance {
+            path: self.socket.clone(),
+            running: asn,
+            requested: peering.local_asn,
+        })
     }
 
     async fn instance(&self, vty: &mut Vty) -> Result<BgpInstance, BgpError> {

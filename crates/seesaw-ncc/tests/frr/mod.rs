@@ -1,8 +1,10 @@
 //! FRR's bgpd (Debian's `frr` 8.4) as a test peer: one daemon per network
 //! namespace, each with its own configuration, vty socket, PID file and
-//! log under a directory of the test. Dropping a daemon stops it by PID.
+//! log under a directory of the test, and where a test needs the routes of
+//! the namespace, a zebra beside it. Dropping a daemon stops it by PID.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub const BGPD: &str = "/usr/lib/frr/bgpd";
+pub const ZEBRA: &str = "/usr/lib/frr/zebra";
 pub const VTYSH: &str = "/usr/bin/vtysh";
 
 /// How long bgpd may take to open its vty socket, and a session to reach
@@ -23,7 +26,10 @@ pub const ROUTE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Returns whether bgpd and vtysh are installed. When they are not, prints
 /// a SKIPPED line for `test`, or panics when SEESAW_REQUIRE_ORACLES=1.
 pub fn frr_installed(test: &str) -> bool {
-    if Path::new(BGPD).exists() && Path::new(VTYSH).exists() {
+    if [BGPD, ZEBRA, VTYSH]
+        .iter()
+        .all(|path| Path::new(path).exists())
+    {
         return true;
     }
     if std::env::var("SEESAW_REQUIRE_ORACLES").as_deref() == Ok("1") {
@@ -93,6 +99,110 @@ pub fn wait_for(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
 }
 
+/// Stops a child by PID: SIGTERM, then SIGKILL after 5 s.
+fn stop(child: &mut Child) {
+    // SAFETY: kill(2) with the PID of our own child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopped = wait_for(Duration::from_secs(5), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Starts the FRR daemon `binary` (`bgpd`, say, named `name`) in
+/// `namespace` with `flags`, its configuration `<dir>/<name>.conf`, and its
+/// PID file, vty socket and log in `dir`. `ip netns exec` execs the daemon,
+/// so the child's PID is the daemon's.
+fn spawn_daemon(namespace: &str, binary: &str, name: &str, dir: &Path, flags: &[&OsStr]) -> Child {
+    let output = fs::File::create(dir.join("output.log")).expect("failed to create a log");
+    Command::new("ip")
+        .args(["netns", "exec", namespace, binary])
+        .args(flags)
+        .arg("-P")
+        .arg("0")
+        .arg("-f")
+        .arg(dir.join(format!("{name}.conf")))
+        .arg("-i")
+        .arg(dir.join(format!("{name}.pid")))
+        .arg("--vty_socket")
+        .arg(dir)
+        .arg("--log")
+        .arg(format!(
+            "file:{}",
+            dir.join(format!("{name}.log")).display()
+        ))
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().expect("failed to clone the log"))
+        .stderr(output)
+        .spawn()
+        .unwrap_or_else(|error| panic!("failed to run ip netns exec {binary}: {error}"))
+}
+
+/// One zebra process, which sends bgpd the routes of its namespace, so
+/// that bgpd's default import check (a `network` is announced only while
+/// the namespace has a route for it) works as on a real node.
+pub struct Zebra {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Zebra {
+    /// Starts zebra in `namespace`, keeping its files in `dir`, and waits
+    /// until its API socket exists. zebra runs as the `frr` user, as
+    /// Debian runs it, because it rejects a user outside the `frrvty`
+    /// group, so `dir` and its parents must let `frr` in.
+    pub fn start(namespace: &str, dir: &Path) -> Zebra {
+        fs::create_dir_all(dir).expect("failed to create the zebra directory");
+        let frr = nix::unistd::User::from_name("frr")
+            .ok()
+            .flatten()
+            .expect("the frr package creates the user frr");
+        std::os::unix::fs::chown(dir, Some(frr.uid.as_raw()), Some(frr.gid.as_raw()))
+            .expect("failed to give the zebra directory to frr");
+        fs::write(dir.join("zebra.conf"), "hostname zebra\n")
+            .expect("failed to write the zebra configuration");
+
+        let api_socket = dir.join("zserv.api");
+        let flags: [&OsStr; 6] = [
+            "-u".as_ref(),
+            "frr".as_ref(),
+            "-g".as_ref(),
+            "frr".as_ref(),
+            "-z".as_ref(),
+            api_socket.as_os_str(),
+        ];
+        let child = spawn_daemon(namespace, ZEBRA, "zebra", dir, &flags);
+        let mut zebra = Zebra {
+            child,
+            dir: dir.to_owned(),
+        };
+        if !wait_for(START_TIMEOUT, || zebra.api_socket().exists()) {
+            let exited = zebra.child.try_wait().ok().flatten();
+            let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap_or_default();
+            panic!(
+                "zebra in {namespace} did not open its API socket (exit status {exited:?}):\n{}\n{}",
+                read("zebra.log"),
+                read("output.log")
+            );
+        }
+        zebra
+    }
+
+    /// Returns the socket bgpd reaches zebra on.
+    pub fn api_socket(&self) -> PathBuf {
+        self.dir.join("zserv.api")
+    }
+}
+
+impl Drop for Zebra {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
 /// One bgpd process.
 pub struct Bgpd {
     child: Child,
@@ -100,39 +210,35 @@ pub struct Bgpd {
 }
 
 impl Bgpd {
-    /// Starts bgpd in `namespace` with `config` as its configuration file,
-    /// keeping its files in `dir`, and waits until its vty responds.
-    ///
-    /// The flags: `-S` runs as root without the frrvty group check, `-Z`
-    /// without zebra (so `network` statements need `no bgp network
-    /// import-check`), `-P 0` without the TCP vty.
+    /// Starts bgpd in `namespace` without zebra, with `config` as its
+    /// configuration file, keeping its files in `dir`, and waits until its
+    /// vty responds. Without zebra, `network` statements need `no bgp
+    /// network import-check`.
     pub fn start(namespace: &str, dir: &Path, config: &str) -> Bgpd {
+        Bgpd::spawn(namespace, dir, config, None)
+    }
+
+    /// Starts bgpd like [`Bgpd::start`], connected to `zebra`.
+    pub fn start_with_zebra(namespace: &str, dir: &Path, config: &str, zebra: &Zebra) -> Bgpd {
+        Bgpd::spawn(namespace, dir, config, Some(zebra))
+    }
+
+    /// The flags: `-S` runs as root without the frrvty group check, `-Z`
+    /// without zebra, `-P 0` without the TCP vty.
+    fn spawn(namespace: &str, dir: &Path, config: &str, zebra: Option<&Zebra>) -> Bgpd {
         fs::create_dir_all(dir).expect("failed to create the bgpd directory");
-        let config_file = dir.join("bgpd.conf");
-        fs::write(&config_file, config).expect("failed to write the bgpd configuration");
+        fs::write(dir.join("bgpd.conf"), config).expect("failed to write the bgpd configuration");
         // Unless vtysh.conf lets root in without a password, vtysh checks
         // with PAM, which the kernel lab guest has no configuration for.
         fs::write(dir.join("vtysh.conf"), "username root nopassword\n")
             .expect("failed to write the vtysh configuration");
 
-        let output = fs::File::create(dir.join("output.log")).expect("failed to create a log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", namespace, BGPD, "-S", "-Z", "-P", "0"])
-            .arg("-f")
-            .arg(&config_file)
-            .arg("-i")
-            .arg(dir.join("bgpd.pid"))
-            .arg("--vty_socket")
-            .arg(dir)
-            .arg("--log")
-            .arg(format!("file:{}", dir.join("bgpd.log").display()))
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().expect("failed to clone the log"))
-            .stderr(output)
-            .spawn()
-            .expect("failed to run ip netns exec bgpd");
-
-        // `ip netns exec` execs bgpd, so the child's PID is bgpd's.
+        let api_socket = zebra.map(Zebra::api_socket);
+        let flags: Vec<&OsStr> = match &api_socket {
+            Some(socket) => vec!["-S".as_ref(), "-z".as_ref(), socket.as_os_str()],
+            None => vec!["-S".as_ref(), "-Z".as_ref()],
+        };
+        let child = spawn_daemon(namespace, BGPD, "bgpd", dir, &flags);
         let mut bgpd = Bgpd {
             child,
             dir: dir.to_owned(),
@@ -175,6 +281,29 @@ impl Bgpd {
             .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Runs `commands` in vtysh's configuration mode, and panics with
+    /// bgpd's log when one fails.
+    pub fn configure(&self, commands: &[&str]) {
+        let mut vtysh = Command::new(VTYSH);
+        vtysh
+            .arg("--config_dir")
+            .arg(&self.dir)
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-d", "bgpd", "-c", "configure terminal"]);
+        for command in commands {
+            vtysh.args(["-c", command]);
+        }
+        let output = vtysh.output().expect("failed to run vtysh");
+        assert!(
+            output.status.success(),
+            "vtysh {commands:?} failed: {}{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+    }
+
     /// Like [`Bgpd::try_vtysh`], but panics with bgpd's log when vtysh fails.
     pub fn vtysh(&self, command: &str) -> String {
         self.try_vtysh(command)
@@ -213,14 +342,6 @@ impl Bgpd {
 
 impl Drop for Bgpd {
     fn drop(&mut self) {
-        // SAFETY: kill(2) with the PID of our own child, not yet reaped.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let stopped = wait_for(Duration::from_secs(5), || {
-            matches!(self.child.try_wait(), Ok(Some(_)))
-        });
-        if !stopped {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        stop(&mut self.child);
     }
 }
