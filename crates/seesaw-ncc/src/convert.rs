@@ -1,11 +1,12 @@
 //! Conversions between the API messages and the NCC's own types.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use seesaw_ipc::proto;
 
 use crate::bgp::neighbors::{MessageCount, Neighbor};
+use crate::bgp::peers::Peering;
 use crate::error::{NccError, Result};
 use crate::iptables::{Entry, Mode};
 use crate::ops::{LbConfig, VipKind};
@@ -181,6 +182,58 @@ pub fn batch_rules_change(
     }
 }
 
+/// Seesaw v2's anycast ranges, used when a request names none.
+const DEFAULT_ANYCAST_IPV4: (Ipv4Addr, u8) = (Ipv4Addr::new(192, 168, 255, 0), 24);
+const DEFAULT_ANYCAST_IPV6: (Ipv6Addr, u8) =
+    (Ipv6Addr::new(0x2015, 0xcafe, 0xffff, 0, 0, 0, 0, 0), 64);
+
+/// Converts a BgpApplyPeers request.
+pub fn peering(request: &proto::BgpPeersRequest) -> Result<Peering> {
+    let peers = request
+        .peers
+        .iter()
+        .enumerate()
+        .map(|(index, text)| required_ip(text, &format!("peers[{index}]")))
+        .collect::<Result<_>>()?;
+    let router_id = match optional_ip(&request.router_id, "router_id")? {
+        None => None,
+        Some(IpAddr::V4(id)) => Some(id),
+        Some(IpAddr::V6(id)) => {
+            return Err(invalid(format!(
+                "invalid router_id {id}: a BGP router ID is an IPv4 address"
+            )));
+        }
+    };
+    let anycast_ipv4 = match prefix(&request.anycast_ipv4, "anycast_ipv4")? {
+        None => Ipv4Net::new(DEFAULT_ANYCAST_IPV4.0, DEFAULT_ANYCAST_IPV4.1)
+            .expect("a valid prefix length"),
+        Some(IpNet::V4(range)) => range.trunc(),
+        Some(IpNet::V6(range)) => {
+            return Err(invalid(format!(
+                "invalid anycast_ipv4 {range}: expected an IPv4 network"
+            )));
+        }
+    };
+    let anycast_ipv6 = match prefix(&request.anycast_ipv6, "anycast_ipv6")? {
+        None => Ipv6Net::new(DEFAULT_ANYCAST_IPV6.0, DEFAULT_ANYCAST_IPV6.1)
+            .expect("a valid prefix length"),
+        Some(IpNet::V6(range)) => range.trunc(),
+        Some(IpNet::V4(range)) => {
+            return Err(invalid(format!(
+                "invalid anycast_ipv6 {range}: expected an IPv6 network"
+            )));
+        }
+    };
+    Ok(Peering {
+        local_asn: request.local_asn,
+        remote_asn: request.remote_asn,
+        peers,
+        router_id,
+        anycast_ipv4,
+        anycast_ipv6,
+    })
+}
+
 /// Converts a neighbour of `show ip bgp neighbors` for the API.
 pub fn bgp_neighbor_message(neighbor: &Neighbor) -> proto::BgpNeighbor {
     let count = |count: MessageCount| {
@@ -270,5 +323,52 @@ mod tests {
         let error = lb_config(Some(&message)).unwrap_err();
 
         assert!(error.to_string().contains("lb.node.ipv4"), "{error}");
+    }
+
+    fn peers_request() -> proto::BgpPeersRequest {
+        proto::BgpPeersRequest {
+            local_asn: 64512,
+            remote_asn: 64513,
+            peers: vec!["192.0.2.254".to_owned(), "2001:db8::fe".to_owned()],
+            router_id: "192.0.2.5".to_owned(),
+            anycast_ipv4: String::new(),
+            anycast_ipv6: "2001:db8:a::/48".to_owned(),
+        }
+    }
+
+    #[test]
+    fn peering_defaults_ranges() {
+        let peering = peering(&peers_request()).unwrap();
+
+        assert_eq!(peering.peers.len(), 2);
+        assert_eq!(peering.router_id, Some(Ipv4Addr::new(192, 0, 2, 5)));
+        assert_eq!(peering.anycast_ipv4.to_string(), "192.168.255.0/24");
+        assert_eq!(peering.anycast_ipv6.to_string(), "2001:db8:a::/48");
+    }
+
+    #[test]
+    fn peering_rejects_bad_fields() {
+        type Edit = fn(&mut proto::BgpPeersRequest);
+        let cases: [(Edit, &str); 4] = [
+            (|r| r.peers.push("router1".to_owned()), "peers[2]"),
+            (|r| r.router_id = "2001:db8::5".to_owned(), "router_id"),
+            (
+                |r| r.anycast_ipv4 = "2001:db8::/64".to_owned(),
+                "anycast_ipv4",
+            ),
+            (
+                |r| r.anycast_ipv6 = "192.168.255.0".to_owned(),
+                "anycast_ipv6",
+            ),
+        ];
+        for (change, field) in cases {
+            let mut request = peers_request();
+            change(&mut request);
+
+            let error = peering(&request).unwrap_err();
+
+            assert!(matches!(error, NccError::Invalid(_)), "{error:?}");
+            assert!(error.to_string().contains(field), "{error}");
+        }
     }
 }

@@ -696,6 +696,34 @@ impl ncc_server::Ncc for NccService {
         reply("BgpWithdrawVip", result.map(|()| proto::Empty {}))
     }
 
+    async fn bgp_apply_peers(
+        &self,
+        request: Request<proto::BgpPeersRequest>,
+    ) -> std::result::Result<Response<proto::BgpPeersReply>, Status> {
+        let result = match convert::peering(request.get_ref()) {
+            Ok(peering) => self
+                .bgp
+                .apply_peers(&peering)
+                .await
+                .map(|report| proto::BgpPeersReply {
+                    commands: report.commands,
+                    skipped: report.skipped,
+                })
+                .map_err(bgp_failed(format!(
+                    "configure {} BGP peers of AS {}",
+                    peering.peers.len(),
+                    peering.remote_asn
+                ))),
+            Err(error) => Err(error),
+        };
+        if let Ok(reply) = &result {
+            for skipped in &reply.skipped {
+                tracing::warn!("BgpApplyPeers: {skipped}");
+            }
+        }
+        reply("BgpApplyPeers", result)
+    }
+
     async fn get_state(
         &self,
         request: Request<proto::LbInterface>,

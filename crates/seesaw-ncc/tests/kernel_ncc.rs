@@ -1669,6 +1669,73 @@ async fn kernel_ncc_bgp_calls() {
     assert_eq!(invalid.code(), tonic::Code::InvalidArgument, "{invalid:?}");
     assert!(invalid.message().contains("192.168.255.300"), "{invalid:?}");
 
+    // BgpApplyPeers takes over the neighbor written by hand, and the router
+    // learns the VIP over the session; the same request again sends
+    // nothing.
+    let peers = proto::BgpPeersRequest {
+        local_asn: 64512,
+        remote_asn: 64513,
+        peers: vec![GATEWAY.to_owned()],
+        router_id: NODE.to_owned(),
+        anycast_ipv4: String::new(),
+        anycast_ipv6: String::new(),
+    };
+    let applied = ncc
+        .bgp_apply_peers(peers.clone())
+        .await
+        .expect("BgpApplyPeers")
+        .into_inner();
+    assert!(
+        applied
+            .commands
+            .contains(&format!("neighbor {GATEWAY} peer-group seesaw")),
+        "{applied:?}"
+    );
+    assert!(applied.skipped.is_empty(), "{applied:?}");
+    let again = ncc
+        .bgp_apply_peers(peers.clone())
+        .await
+        .expect("BgpApplyPeers again")
+        .into_inner();
+    assert!(again.commands.is_empty(), "{again:?}");
+    ncc.bgp_advertise_vip(request.clone())
+        .await
+        .expect("BgpAdvertiseVip after BgpApplyPeers");
+    assert!(
+        frr::wait_for(frr::ROUTE_TIMEOUT, || router.has_route("ipv4", prefix)),
+        "router lacks {prefix} after BgpApplyPeers:\n{}\nnode {}",
+        router.vtysh("show bgp summary"),
+        node.log()
+    );
+    ncc.bgp_withdraw_vip(request.clone())
+        .await
+        .expect("BgpWithdrawVip after BgpApplyPeers");
+
+    let other_asn = ncc
+        .bgp_apply_peers(proto::BgpPeersRequest {
+            local_asn: 65000,
+            ..peers.clone()
+        })
+        .await
+        .expect_err("another AS");
+    assert_eq!(
+        other_asn.code(),
+        tonic::Code::FailedPrecondition,
+        "{other_asn:?}"
+    );
+    assert!(
+        other_asn.message().contains("router bgp 64512"),
+        "{other_asn:?}"
+    );
+    let invalid = ncc
+        .bgp_apply_peers(proto::BgpPeersRequest {
+            peers: vec!["router1".to_owned()],
+            ..peers
+        })
+        .await
+        .expect_err("an invalid peer");
+    assert_eq!(invalid.code(), tonic::Code::InvalidArgument, "{invalid:?}");
+
     // bgpd stops: the calls fail, naming the operation, and the NCC stays.
     drop(node);
     let error = ncc
