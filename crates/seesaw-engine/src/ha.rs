@@ -3,9 +3,14 @@
 //!
 //! The rules are the original engine's: becoming LEADER brings the LB
 //! interface up; leaving LEADER, or reaching BACKUP, brings it down; a
-//! DISABLED node accepts no state but UNKNOWN; a report older than the HA
-//! timeout drops the state to UNKNOWN. Time is passed in, so the rules are
-//! tested without clocks.
+//! node that cluster.pb disables accepts no state but UNKNOWN; a report
+//! older than the HA timeout drops the state to UNKNOWN. Time is passed
+//! in, so the rules are tested without clocks.
+//!
+//! seesaw_ha also reports DISABLED while it has left the election because
+//! its engine was unreachable, and BACKUP when it rejoins. That DISABLED
+//! state is left with the next report, or a restarted engine would ignore
+//! every later state of the node.
 
 use std::time::{Duration, SystemTime};
 
@@ -40,6 +45,9 @@ pub struct HaManager {
     status: HaStatus,
     timeout: Duration,
     failover_pending: bool,
+    /// Whether cluster.pb enables HA on this node. While it does not, the
+    /// state stays DISABLED.
+    enabled: bool,
 }
 
 /// A failover that cannot be requested now.
@@ -67,6 +75,7 @@ impl HaManager {
             },
             timeout,
             failover_pending: false,
+            enabled: true,
         }
     }
 
@@ -81,7 +90,7 @@ impl HaManager {
     /// Records a state reported by seesaw_ha and returns the action it requires.
     pub fn set_state(&mut self, state: HaState, now: SystemTime) -> Transition {
         let current = self.status.state;
-        if current == HaState::Disabled && state != HaState::Unknown {
+        if !self.enabled && current == HaState::Disabled && state != HaState::Unknown {
             tracing::warn!(
                 "Invalid HA state transition {} -> {}",
                 current.name(),
@@ -128,6 +137,7 @@ impl HaManager {
 
     /// Enables or disables HA as cluster.pb sets it for this node.
     pub fn set_enabled(&mut self, enabled: bool, now: SystemTime) -> Transition {
+        self.enabled = enabled;
         match (enabled, self.status.state) {
             (true, HaState::Disabled) => self.set_state(HaState::Unknown, now),
             (false, state) if state != HaState::Disabled => self.set_state(HaState::Disabled, now),
@@ -221,6 +231,27 @@ mod tests {
         assert_eq!(ha.state(), HaState::Disabled);
         assert_eq!(ha.set_enabled(true, at(3)), Transition::None);
         assert_eq!(ha.state(), HaState::Unknown);
+    }
+
+    #[test]
+    fn disabled_by_seesaw_ha_accepts_rejoin() {
+        let mut ha = manager();
+        ha.set_state(HaState::Leader, at(1));
+
+        // seesaw_ha left the election while the engine was unreachable.
+        assert_eq!(
+            ha.set_state(HaState::Disabled, at(2)),
+            Transition::BecomeBackup
+        );
+        assert_eq!(
+            ha.set_state(HaState::Backup, at(3)),
+            Transition::BecomeBackup
+        );
+        assert_eq!(
+            ha.set_state(HaState::Leader, at(4)),
+            Transition::BecomeMaster
+        );
+        assert_eq!(ha.state(), HaState::Leader);
     }
 
     #[test]
