@@ -29,9 +29,12 @@ use seesaw_config::model::{Vip, Vlan};
 use seesaw_engine::checks::{CheckState, ProbeId};
 use seesaw_engine::daemon::core::{ConfigInfo, Core};
 use seesaw_engine::daemon::fake_ncc::FakeNcc;
-use seesaw_engine::daemon::ncc::{IpvsChange, LbOperation, Ncc, Observed, Result};
+use seesaw_engine::daemon::ncc::{
+    BgpPeers, BgpPeersReport, IpvsChange, LbOperation, Ncc, Observed, Result,
+};
 use seesaw_engine::daemon::worker::WorkerStatus;
 use seesaw_engine::kernel::VserverRules;
+use seesaw_ipc::engine_proto as api;
 use seesaw_ipvs::{Destination, Service};
 
 #[path = "../tests/common/fake_node.rs"]
@@ -122,6 +125,14 @@ impl Ncc for TimedNcc {
 
     async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
         self.note(self.fake.bgp(ip, advertise).await)
+    }
+
+    async fn bgp_peers(&self, peers: BgpPeers) -> Result<BgpPeersReport> {
+        self.note(self.fake.bgp_peers(peers).await)
+    }
+
+    async fn bgp_neighbors(&self) -> Result<Vec<api::BgpNeighbor>> {
+        self.note(self.fake.bgp_neighbors().await)
     }
 
     async fn add_vlan(&self, vlan: Vlan) -> Result<()> {

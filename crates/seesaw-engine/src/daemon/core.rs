@@ -71,6 +71,9 @@ pub struct Core {
     /// Counts the transitions to master and to backup; the daemon resets
     /// the config source at each, as Seesaw does.
     pub transitions: watch::Sender<u64>,
+    /// Counts the configs taken, metadata-only changes aside, so that the
+    /// BGP task reconfigures bgpd when cluster.pb's BGP settings change.
+    pub configs: watch::Sender<u64>,
 }
 
 impl Core {
@@ -92,6 +95,7 @@ impl Core {
             target,
             lb_up: None,
             transitions: watch::Sender::new(0),
+            configs: watch::Sender::new(0),
         }
     }
 
@@ -145,6 +149,7 @@ impl Core {
     fn accept(&mut self, cluster: &Arc<Cluster>, info: ConfigInfo) -> Served {
         self.config = info;
         self.cluster = Some(cluster.clone());
+        self.configs.send_modify(|count| *count += 1);
         let now = SystemTime::now();
         let Some(node) = cluster.node_by_ipv4(self.node.node_ipv4) else {
             tracing::error!(

@@ -6,9 +6,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use seesaw_config::model::{Vip, VipType, Vlan};
+use seesaw_ipc::engine_proto as api;
 use seesaw_ipvs::{Destination, Service};
 
-use super::ncc::{IpvsChange, LbOperation, Ncc, NccError, Observed, Result};
+use super::ncc::{
+    BgpPeers, BgpPeersReport, IpvsChange, LbOperation, Ncc, NccError, Observed, Result,
+};
 use crate::kernel::{ServiceId, VserverRules};
 use crate::reconcile::ObservedState;
 
@@ -19,6 +22,15 @@ pub struct FakeState {
     pub vips: BTreeSet<Vip>,
     pub rules: BTreeMap<(String, IpAddr), VserverRules>,
     pub advertised: BTreeSet<IpAddr>,
+    /// The neighbors configured by the last BgpApplyPeers, `None` before
+    /// the first or after one without peers.
+    pub bgp_peers: Option<BgpPeers>,
+    /// BgpApplyPeers calls that reached bgpd.
+    pub bgp_peers_calls: u64,
+    /// What BgpNeighbors returns.
+    pub bgp_neighbors: Vec<api::BgpNeighbor>,
+    /// Every BGP call fails while set, as when the node has no bgpd.
+    pub no_bgpd: bool,
     pub vlans: BTreeSet<u16>,
     pub lb_initialised: bool,
     pub lb_up: bool,
@@ -48,6 +60,18 @@ impl FakeNcc {
     /// Locks the state for inspection or changes.
     pub fn state(&self) -> MutexGuard<'_, FakeState> {
         self.state.lock().expect("fake NCC state poisoned")
+    }
+
+    /// Counts a BGP call like [`FakeNcc::call`], failing it while
+    /// [`FakeState::no_bgpd`] is set.
+    fn bgp_call(&self, changes: u64) -> Result<MutexGuard<'_, FakeState>> {
+        let state = self.call(changes)?;
+        if state.no_bgpd {
+            return Err(NccError(
+                "fake NCC: failed to connect to bgpd (injected)".into(),
+            ));
+        }
+        Ok(state)
     }
 
     /// Counts a call, failing it when failures are due.
@@ -166,13 +190,31 @@ impl Ncc for FakeNcc {
     }
 
     async fn bgp(&self, ip: IpAddr, advertise: bool) -> Result<()> {
-        let mut state = self.call(1)?;
+        let mut state = self.bgp_call(1)?;
         if advertise {
             state.advertised.insert(ip);
         } else {
             state.advertised.remove(&ip);
         }
         Ok(())
+    }
+
+    async fn bgp_peers(&self, peers: BgpPeers) -> Result<BgpPeersReport> {
+        let mut state = self.bgp_call(1)?;
+        state.bgp_peers_calls += 1;
+        let configured = (!peers.peers.is_empty()).then_some(peers);
+        if state.bgp_peers == configured {
+            return Ok(BgpPeersReport::default());
+        }
+        state.bgp_peers = configured;
+        Ok(BgpPeersReport {
+            commands: vec!["configure terminal".to_owned(), "end".to_owned()],
+            skipped: Vec::new(),
+        })
+    }
+
+    async fn bgp_neighbors(&self) -> Result<Vec<api::BgpNeighbor>> {
+        Ok(self.bgp_call(0)?.bgp_neighbors.clone())
     }
 
     async fn add_vlan(&self, vlan: Vlan) -> Result<()> {

@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 
 use ipnet::IpNet;
-use seesaw_config::model::{ForwardingMode, Vip, VipType, Vlan};
+use seesaw_config::model::{AnycastRanges, ForwardingMode, Vip, VipType, Vlan};
 use seesaw_config::node_config::NodeConfig;
-use seesaw_ipc::proto;
 use seesaw_ipc::{NccClient, ipvs as convert};
+use seesaw_ipc::{engine_proto as api, proto};
 use seesaw_ipvs::{Destination, Service, ServiceKey};
 
 use crate::kernel::VserverRules;
@@ -33,6 +33,29 @@ pub enum IpvsChange {
     AddDestination(ServiceKey, Destination),
     UpdateDestination(ServiceKey, Destination),
     DeleteDestination(ServiceKey, Destination),
+}
+
+/// The BGP neighbors the NCC configures in bgpd, from cluster.pb's
+/// `bgp_local_asn`, `bgp_remote_asn` and `bgp_peer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BgpPeers {
+    pub local_asn: u32,
+    pub remote_asn: u32,
+    /// An empty set removes Seesaw's neighbors from bgpd.
+    pub peers: BTreeSet<IpAddr>,
+    /// The router ID of a `router bgp` instance the NCC creates.
+    pub router_id: Ipv4Addr,
+    /// The ranges whose host routes the peers are sent.
+    pub anycast_ranges: AnycastRanges,
+}
+
+/// The outcome of configuring bgpd's neighbors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BgpPeersReport {
+    /// The configuration commands sent, none when bgpd already matched.
+    pub commands: Vec<String>,
+    /// Peers bgpd's configuration keeps from Seesaw, each with the reason.
+    pub skipped: Vec<String>,
 }
 
 /// The LB interface operations.
@@ -83,6 +106,11 @@ pub trait Ncc: Clone + Send + Sync + 'static {
         changes: Vec<(VserverRules, bool)>,
     ) -> impl Future<Output = Result<Vec<(usize, String)>>> + Send;
     fn bgp(&self, ip: IpAddr, advertise: bool) -> impl Future<Output = Result<()>> + Send;
+    /// Configures bgpd's neighbors; bgpd keeps the rest of its
+    /// configuration.
+    fn bgp_peers(&self, peers: BgpPeers) -> impl Future<Output = Result<BgpPeersReport>> + Send;
+    /// Lists bgpd's neighbors as the engine's API shows them.
+    fn bgp_neighbors(&self) -> impl Future<Output = Result<Vec<api::BgpNeighbor>>> + Send;
     fn add_vlan(&self, vlan: Vlan) -> impl Future<Output = Result<()>> + Send;
     fn delete_vlan(&self, id: u16) -> impl Future<Output = Result<()>> + Send;
     /// Sends gratuitous ARPs for addresses by interface.
@@ -401,6 +429,40 @@ impl Ncc for GrpcNcc {
         result.map(|_| ()).map_err(|error| status(call, ip, error))
     }
 
+    async fn bgp_peers(&self, peers: BgpPeers) -> Result<BgpPeersReport> {
+        let request = proto::BgpPeersRequest {
+            local_asn: peers.local_asn,
+            remote_asn: peers.remote_asn,
+            peers: peers.peers.iter().map(ToString::to_string).collect(),
+            router_id: peers.router_id.to_string(),
+            anycast_ipv4: peers.anycast_ranges.ipv4.to_string(),
+            anycast_ipv6: peers.anycast_ranges.ipv6.to_string(),
+        };
+        let reply = self
+            .client()
+            .bgp_apply_peers(request)
+            .await
+            .map_err(|error| {
+                let object = format!("({} peers of AS {})", peers.peers.len(), peers.remote_asn);
+                status("BgpApplyPeers", object, error)
+            })?
+            .into_inner();
+        Ok(BgpPeersReport {
+            commands: reply.commands,
+            skipped: reply.skipped,
+        })
+    }
+
+    async fn bgp_neighbors(&self) -> Result<Vec<api::BgpNeighbor>> {
+        let reply = self
+            .client()
+            .bgp_neighbors(proto::Empty {})
+            .await
+            .map_err(|error| status("BgpNeighbors", "", error))?
+            .into_inner();
+        Ok(reply.neighbors.iter().map(neighbor_message).collect())
+    }
+
     async fn add_vlan(&self, vlan: Vlan) -> Result<()> {
         let request = proto::VlanRequest {
             lb: Some(self.lb.clone()),
@@ -533,6 +595,24 @@ impl Ncc for GrpcNcc {
         }
         observed.state.services = services(state.services)?;
         Ok(observed)
+    }
+}
+
+/// Converts a neighbor of the NCC for the engine's API. An interface
+/// neighbor whose address is not known yet shows its interface.
+fn neighbor_message(neighbor: &proto::BgpNeighbor) -> api::BgpNeighbor {
+    let ip = if neighbor.address.is_empty() {
+        neighbor.interface.clone()
+    } else {
+        neighbor.address.clone()
+    };
+    api::BgpNeighbor {
+        ip,
+        router_id: neighbor.router_id.clone(),
+        asn: neighbor.asn,
+        description: neighbor.description.clone(),
+        state: neighbor.state.clone(),
+        uptime_ms: neighbor.uptime_seconds.saturating_mul(1000),
     }
 }
 
