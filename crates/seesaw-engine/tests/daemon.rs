@@ -33,12 +33,23 @@ struct Harness {
 
 impl Harness {
     async fn start(ncc: FakeNcc, dir: tempfile::TempDir) -> Harness {
+        Harness::start_node(ncc, dir, |_| {}).await
+    }
+
+    /// Starts the engine with the fixture's seesaw.cfg as `adjust` changes
+    /// it.
+    async fn start_node(
+        ncc: FakeNcc,
+        dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> Harness {
         let cluster = dir.path().join("cluster.pb");
         if !cluster.exists() {
             std::fs::copy(Path::new(FIXTURES).join("cluster/gke-manual.pb"), &cluster).unwrap();
         }
-        let (node, _) = NodeConfig::load(Path::new(FIXTURES).join("ini/gke-manual-seesaw.cfg"))
+        let (mut node, _) = NodeConfig::load(Path::new(FIXTURES).join("ini/gke-manual-seesaw.cfg"))
             .expect("fixture seesaw.cfg loads");
+        adjust(&mut node);
         let socket = dir.path().join("engine/engine.sock");
         let options = Options {
             node,
@@ -287,6 +298,75 @@ async fn restart_adopts_kernel_unchanged() {
     // adds them again; the NCC treats that as a no-op. Nothing else goes.
     let rule_sets = state.rules.len() as u64;
     assert_eq!(state.changes, rule_sets, "only the rules are re-sent");
+    engine.stop().await;
+}
+
+/// An anycast vserver on admin-1, added to the sample cluster.
+const ANYCAST_VSERVER: &str = r#"
+vserver: <
+  name: "anycast-web"
+  entry_address: <
+    fqdn: "anycast-web"
+    ipv4: "192.168.255.10/32"
+  >
+  rp: "ops@example.com"
+  vserver_entry: <
+    protocol: TCP
+    port: 80
+    scheduler: RR
+    mode: DSR
+    healthcheck: <
+      type: HTTP
+      port: 80
+      send: "/"
+    >
+  >
+  backend: <
+    host: <
+      fqdn: "admin-1"
+      ipv4: "100.115.222.163/32"
+    >
+  >
+>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_withdraws_anycast_vips() {
+    let (ncc, dir) = fresh();
+    let sample =
+        std::fs::read_to_string(Path::new(FIXTURES).join("cluster/gke-manual.pb")).unwrap();
+    std::fs::write(dir.path().join("cluster.pb"), sample + ANYCAST_VSERVER).unwrap();
+    let anycast = |node: &mut NodeConfig| node.anycast_enabled = true;
+    let vip: std::net::IpAddr = "192.168.255.10".parse().unwrap();
+
+    let mut engine = Harness::start_node(ncc, dir, anycast).await;
+    engine.report_all(api::CheckState::Healthy).await;
+    assert!(
+        engine.ncc.state().advertised.contains(&vip),
+        "the healthy anycast VIP is advertised"
+    );
+
+    let (ncc, dir) = engine.stop().await;
+    let state = ncc.state().clone();
+    assert!(
+        state.advertised.is_empty(),
+        "advertised after shutdown: {:?}",
+        state.advertised
+    );
+    assert!(
+        state.vips.iter().any(|configured| configured.ip == vip),
+        "the anycast VIP stays configured"
+    );
+    assert_eq!(state.services.len(), 7, "IPVS stays as it was");
+
+    // A restarted engine adopts the services it finds and advertises the
+    // VIP again before any check has run.
+    let engine = Harness::start_node(ncc, dir, anycast).await;
+    engine.settled().await;
+    assert!(
+        engine.ncc.state().advertised.contains(&vip),
+        "the restarted engine advertises the VIP again"
+    );
     engine.stop().await;
 }
 

@@ -20,11 +20,14 @@ pub mod snapshot;
 pub mod sync;
 pub mod worker;
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use seesaw_config::model::VipType;
 use seesaw_config::node_config::NodeConfig;
 use seesaw_ipc::engine_proto::engine_server::EngineServer;
 use seesaw_ipc::{SocketGuard, bind_unix_socket, prepare_run_directory};
@@ -85,7 +88,9 @@ where
 /// errors are retried, never fatal.
 ///
 /// At shutdown the kernel is left as it is, so a restarted engine takes
-/// over without dropping a connection (docs/engine.md).
+/// over without dropping a connection (docs/engine.md). Only the anycast
+/// VIPs are withdrawn from BGP, because nothing checks their health once
+/// the engine is gone.
 pub async fn run<N: Ncc>(
     options: Options,
     ncc: N,
@@ -191,18 +196,76 @@ pub async fn run<N: Ncc>(
         worker: status,
     });
 
-    let service =
-        server::EngineService::new(core, control, options.groups).with_peer_failover(peer_failover);
+    let service = server::EngineService::new(core.clone(), control, options.groups)
+        .with_peer_failover(peer_failover);
     let served = tonic::transport::Server::builder()
         .add_service(EngineServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
     peer_sync.stop().await;
     tasks.abort_all();
+    // Waits for the aborted tasks, so that no NCC call of the worker is in
+    // flight while the anycast VIPs are withdrawn.
+    while tasks.join_next().await.is_some() {}
+    withdraw_anycast(&ncc, &core).await;
     notifier.handle.shutdown();
     served.map_err(|error| format!("serving on {} failed: {error}", options.socket.display()))?;
     tracing::info!("Shutdown complete");
     Ok(())
+}
+
+/// How long the withdrawals at shutdown may take: well within the 10 s that
+/// the watchdog gives the engine between SIGTERM and SIGKILL.
+const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Withdraws every anycast VIP of this node from BGP at shutdown. Once the
+/// engine stops, nothing checks their health, so the router must send
+/// their traffic to the other nodes. IPVS and the VIPs stay, as at any
+/// shutdown. Every anycast VIP of the vservers is withdrawn, advertised or
+/// not, because the NCC accepts withdrawing a VIP it does not advertise.
+async fn withdraw_anycast<N: Ncc>(ncc: &N, core: &Mutex<Core>) {
+    let addresses: BTreeSet<IpAddr> = {
+        let core = core.lock().expect("engine state poisoned");
+        if !core.node.anycast_enabled {
+            return;
+        }
+        let configured = core
+            .engine
+            .vservers()
+            .flat_map(|(_, state)| &state.config.vips)
+            .filter(|vip| vip.vip_type == VipType::Anycast)
+            .map(|vip| vip.ip);
+        core.engine
+            .desired()
+            .advertised
+            .iter()
+            .copied()
+            .chain(configured)
+            .collect()
+    };
+    if addresses.is_empty() {
+        return;
+    }
+    let withdraw = async {
+        let mut withdrawn = 0;
+        for ip in &addresses {
+            match ncc.bgp(*ip, false).await {
+                Ok(()) => withdrawn += 1,
+                Err(error) => tracing::error!("failed to withdraw anycast VIP {ip}: {error}"),
+            }
+        }
+        withdrawn
+    };
+    match tokio::time::timeout(WITHDRAW_TIMEOUT, withdraw).await {
+        Ok(withdrawn) => tracing::info!(
+            "withdrew {withdrawn} of {} anycast VIPs from BGP at shutdown",
+            addresses.len()
+        ),
+        Err(_) => tracing::error!(
+            "withdrawing {} anycast VIPs from BGP timed out after {WITHDRAW_TIMEOUT:?}",
+            addresses.len()
+        ),
+    }
 }
 
 /// Returns the config source to the one used after the start, and
