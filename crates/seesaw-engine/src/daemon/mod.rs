@@ -9,8 +9,11 @@
 //! - [`snapshot`]: the state as API messages.
 //! - [`config_feed`]: the config notifier's output into the core.
 //! - [`sync`]: peer sync with the other engine of the pair.
+//! - [`bgp`]: bgpd's neighbors, the service anycast addresses and the
+//!   neighbor list.
 
 pub mod access;
+pub mod bgp;
 pub mod config_feed;
 pub mod core;
 pub mod fake_ncc;
@@ -157,6 +160,12 @@ pub async fn run<N: Ncc>(
         node.engine.stats_interval,
     ));
     let control = Arc::new(notifier.handle.clone());
+    let configs = core
+        .lock()
+        .expect("engine state poisoned")
+        .configs
+        .subscribe();
+    tasks.spawn(bgp::run(ncc.clone(), core.clone(), configs));
     tasks.spawn(config_feed::run(notifier.notifications, core.clone()));
     let transitions = core
         .lock()
@@ -218,8 +227,9 @@ pub async fn run<N: Ncc>(
 /// the watchdog gives the engine between SIGTERM and SIGKILL.
 const WITHDRAW_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Withdraws every anycast VIP of this node from BGP at shutdown. Once the
-/// engine stops, nothing checks their health, so the router must send
+/// Withdraws every anycast VIP of this node from BGP at shutdown, and the
+/// service anycast addresses with them. Once the engine stops, nothing
+/// checks their health, so the router must send
 /// their traffic to the other nodes. IPVS and the VIPs stay, as at any
 /// shutdown. Every anycast VIP of the vservers is withdrawn, advertised or
 /// not, because the NCC accepts withdrawing a VIP it does not advertise.
@@ -241,6 +251,7 @@ async fn withdraw_anycast<N: Ncc>(ncc: &N, core: &Mutex<Core>) {
             .iter()
             .copied()
             .chain(configured)
+            .chain(bgp::service_anycast(&core.node))
             .collect()
     };
     if addresses.is_empty() {
