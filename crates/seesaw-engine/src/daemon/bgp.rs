@@ -98,6 +98,9 @@ struct BgpTask {
     pending_service: Vec<IpAddr>,
     /// The neighbors bgpd got from this engine; `None` before the first
     /// apply and after one that removed them.
+    // NOTE: neighbors that an earlier run configured stay in bgpd when
+    // this run starts with a config without BGP settings, because nothing
+    // is sent to bgpd until a config sets them.
     applied: Option<BgpPeers>,
     service_failures: Failures,
     peers_failures: Failures,
