@@ -481,3 +481,63 @@ async fn lb_failure_does_not_block_ipvs() {
     }
     engine.stop().await;
 }
+
+/// With anycast enabled and BGP settings in cluster.pb, the engine sends
+/// bgpd the neighbors, advertises the service anycast address until it
+/// stops, and lists bgpd's neighbors for the shell's `show bgp neighbors`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bgp_neighbors_and_service_anycast() {
+    let (ncc, dir) = fresh();
+    let gke = std::fs::read_to_string(Path::new(FIXTURES).join("cluster/gke-manual.pb")).unwrap();
+    let bgp = "bgp_remote_asn: 64513\n\
+               bgp_peer: < fqdn: \"router1.\" ipv4: \"100.115.222.1/24\" >\n";
+    std::fs::write(dir.path().join("cluster.pb"), format!("{gke}{bgp}")).unwrap();
+    let neighbor = api::BgpNeighbor {
+        ip: "100.115.222.1".to_owned(),
+        router_id: "100.115.222.1".to_owned(),
+        asn: 64513,
+        state: "Established".to_owned(),
+        uptime_ms: 34_000,
+        ..api::BgpNeighbor::default()
+    };
+    ncc.state().bgp_neighbors = vec![neighbor.clone()];
+    let service: std::net::IpAddr = "192.168.255.254".parse().unwrap();
+    let mut engine = Harness::start_node(ncc, dir, |node| {
+        node.anycast_enabled = true;
+        node.service_anycast_ipv4 = vec!["192.168.255.254".parse().unwrap()];
+    })
+    .await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = engine
+            .client
+            .bgp_neighbors(api::Empty {})
+            .await
+            .expect("BgpNeighbors")
+            .into_inner()
+            .neighbors;
+        if !listed.is_empty() {
+            assert_eq!(listed, [neighbor]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no BGP neighbor listed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let peers = engine.ncc.state().bgp_peers.clone().expect("BgpApplyPeers");
+    assert_eq!(peers.local_asn, 64512);
+    assert_eq!(peers.remote_asn, 64513);
+    let addresses: Vec<String> = peers.peers.iter().map(ToString::to_string).collect();
+    assert_eq!(addresses, ["100.115.222.1"]);
+    assert_eq!(peers.router_id.to_string(), "100.115.222.130");
+    assert!(engine.ncc.state().advertised.contains(&service));
+
+    // At shutdown the service anycast address is withdrawn with the VIPs.
+    let (ncc, _dir) = engine.stop().await;
+    assert!(
+        !ncc.state().advertised.contains(&service),
+        "{:?}",
+        ncc.state().advertised
+    );
+}
