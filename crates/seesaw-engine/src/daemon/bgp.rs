@@ -119,9 +119,12 @@ impl BgpTask {
         }
     }
 
+    /// Runs one round. The neighbors come first, because applying them
+    /// creates the `router bgp` instance that advertisements need when
+    /// bgpd has none.
     async fn round<N: Ncc>(&mut self, ncc: &N, core: &Mutex<Core>) {
-        self.advertise_service_anycast(ncc).await;
         self.apply_peers(ncc, core).await;
+        self.advertise_service_anycast(ncc).await;
         self.list_neighbors(ncc, core).await;
     }
 
