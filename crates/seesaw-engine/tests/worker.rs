@@ -282,6 +282,70 @@ fn many_vservers_coming_up_take_a_few_calls() {
     });
 }
 
+/// cluster.pb with VLAN 100, on which the node has `address`/24, and a
+/// vserver whose VIP is on that VLAN.
+fn vlan_cluster(address: &str) -> String {
+    format!(
+        "{CLUSTER_HEADER}\
+         vlan: < vlan_id: 100 host: < fqdn: \"node-a-vlan100.\" ipv4: \"{address}/24\" > >
+         vserver: < name: \"vs-vlan\" entry_address: < fqdn: \"vs-vlan.\" ipv4: \"192.0.2.10/32\" > \
+         rp: \"ops@example.com\" vserver_entry: < protocol: TCP port: 80 scheduler: WLC mode: DSR \
+         healthcheck: < type: HTTP port: 8080 mode: PLAIN send: \"/healthz\" > > \
+         backend: < host: < fqdn: \"b.\" ipv4: \"192.0.2.20/32\" > > >\n"
+    )
+}
+
+#[test]
+fn vlan_survives_reads_and_readdressing() {
+    paused_runtime().block_on(async {
+        let mut harness = Harness::new();
+        let vlan_address = |harness: &Harness| {
+            let state = harness.ncc.state();
+            state.vlans.get(&100).and_then(|vlan| vlan.host.ipv4)
+        };
+        let vip = |harness: &Harness| {
+            let state = harness.ncc.state();
+            let address: std::net::IpAddr = "192.0.2.10".parse().unwrap();
+            state.vips.iter().any(|vip| vip.ip == address)
+        };
+        harness
+            .core
+            .apply_config(parse(&vlan_cluster("192.0.2.2")), ConfigInfo::default());
+        harness.run(Step::Results(7, CheckState::Healthy));
+        harness.settle().await;
+        harness.check().unwrap();
+        assert_eq!(
+            vlan_address(&harness),
+            Some("192.0.2.2/24".parse().unwrap())
+        );
+        assert!(vip(&harness), "the VIP is up");
+
+        // A failed call makes the worker read the kernel back, where the
+        // NCC lists the node's address on the VLAN with the VIPs.
+        harness.ncc.state().fail_next = 1;
+        harness.run(Step::Ha(true));
+        harness.settle().await;
+        harness.check().unwrap();
+        assert_eq!(
+            vlan_address(&harness),
+            Some("192.0.2.2/24".parse().unwrap()),
+            "the VLAN keeps the node's address after a read-back"
+        );
+
+        harness
+            .core
+            .apply_config(parse(&vlan_cluster("192.0.2.3")), ConfigInfo::default());
+        harness.settle().await;
+        harness.check().unwrap();
+        assert_eq!(
+            vlan_address(&harness),
+            Some("192.0.2.3/24".parse().unwrap()),
+            "the VLAN interface has the new address"
+        );
+        assert!(vip(&harness), "the VIP is back on the re-created VLAN");
+    });
+}
+
 /// A current-thread runtime whose clock starts paused, so that the
 /// worker's retry pauses pass in virtual time.
 fn paused_runtime() -> tokio::runtime::Runtime {

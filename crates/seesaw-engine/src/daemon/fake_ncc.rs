@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use ipnet::IpNet;
 use seesaw_config::model::{Vip, VipType, Vlan};
 use seesaw_ipc::engine_proto as api;
 use seesaw_ipvs::{Destination, Service};
@@ -31,7 +32,10 @@ pub struct FakeState {
     pub bgp_neighbors: Vec<api::BgpNeighbor>,
     /// Every BGP call fails while set, as when the node has no bgpd.
     pub no_bgpd: bool,
-    pub vlans: BTreeSet<u16>,
+    /// The VLAN interfaces by id, each with the VLAN it was created for.
+    /// A VIP deletion of the node's address on a VLAN takes it off the
+    /// interface, as in the kernel: the address leaves the `host` here.
+    pub vlans: BTreeMap<u16, Vlan>,
     pub lb_initialised: bool,
     pub lb_up: bool,
     /// Calls that change something, IPVS changes counted one by one.
@@ -155,8 +159,17 @@ impl Ncc for FakeNcc {
         for (vip, add) in changes {
             if add {
                 state.vips.insert(vip);
-            } else {
-                state.vips.remove(&vip);
+                continue;
+            }
+            state.vips.remove(&vip);
+            for vlan in state.vlans.values_mut() {
+                let host = &mut vlan.host;
+                if host.ipv4.map(|net| IpAddr::V4(net.addr())) == Some(vip.ip) {
+                    host.ipv4 = None;
+                }
+                if host.ipv6.map(|net| IpAddr::V6(net.addr())) == Some(vip.ip) {
+                    host.ipv6 = None;
+                }
             }
         }
         Ok(Vec::new())
@@ -218,12 +231,20 @@ impl Ncc for FakeNcc {
     }
 
     async fn add_vlan(&self, vlan: Vlan) -> Result<()> {
-        self.call(1)?.vlans.insert(vlan.id);
+        self.call(1)?.vlans.insert(vlan.id, vlan);
         Ok(())
     }
 
+    /// Deletes the VLAN interface and, as in the kernel, the unicast VIPs
+    /// on it: those inside its networks.
     async fn delete_vlan(&self, id: u16) -> Result<()> {
-        self.call(1)?.vlans.remove(&id);
+        let mut state = self.call(1)?;
+        if let Some(vlan) = state.vlans.remove(&id) {
+            state.vips.retain(|vip| {
+                vip.vip_type != VipType::Unicast
+                    || !vlan.host.addresses().any(|net| net.contains(&vip.ip))
+            });
+        }
         Ok(())
     }
 
@@ -241,8 +262,9 @@ impl Ncc for FakeNcc {
     async fn observe(&self) -> Result<Observed> {
         let state = self.call(0)?;
         // The real NCC cannot tell anycast from dedicated VIPs on the
-        // dummy interface, nor read rules and advertisements back.
-        let vips = state
+        // dummy interface, nor read rules and advertisements back. It lists
+        // the node's address on each VLAN with the VIPs.
+        let mut vips: BTreeSet<Vip> = state
             .vips
             .iter()
             .map(|vip| Vip {
@@ -253,6 +275,15 @@ impl Ncc for FakeNcc {
                 },
             })
             .collect();
+        let mut vlans = BTreeMap::new();
+        for (id, vlan) in &state.vlans {
+            let addresses: BTreeSet<IpNet> = vlan.host.addresses().collect();
+            vips.extend(addresses.iter().map(|net| Vip {
+                ip: net.addr(),
+                vip_type: VipType::Unicast,
+            }));
+            vlans.insert(*id, addresses);
+        }
         Ok(Observed {
             state: ObservedState {
                 services: listing(&state),
@@ -262,7 +293,7 @@ impl Ncc for FakeNcc {
             },
             lb_initialised: state.lb_initialised,
             lb_up: state.lb_up,
-            vlans: state.vlans.clone(),
+            vlans,
         })
     }
 }

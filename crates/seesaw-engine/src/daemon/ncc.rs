@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use seesaw_config::model::{AnycastRanges, ForwardingMode, Vip, VipType, Vlan};
@@ -76,8 +76,9 @@ pub struct Observed {
     pub lb_initialised: bool,
     /// Whether the LB interface is up.
     pub lb_up: bool,
-    /// VLAN ids that have an interface.
-    pub vlans: BTreeSet<u16>,
+    /// The VLAN interfaces by id, each with its addresses: the node's
+    /// address on the VLAN and the VIPs, without link-local ones.
+    pub vlans: BTreeMap<u16, BTreeSet<IpNet>>,
 }
 
 /// The NCC operations the engine uses. Every operation is idempotent on
@@ -131,9 +132,10 @@ pub trait Ncc: Clone + Send + Sync + 'static {
 pub struct GrpcNcc {
     client: NccClient,
     lb: proto::LbInterface,
-    /// Addresses of this node, the cluster VIP and the VLANs, which are
-    /// never VIPs.
-    own_addresses: Arc<Mutex<BTreeSet<IpAddr>>>,
+    /// Addresses of this node, the cluster VIP and the service anycast
+    /// addresses, which are never VIPs. The worker leaves out the node's
+    /// addresses on the VLANs.
+    own_addresses: Arc<BTreeSet<IpAddr>>,
     dummy: String,
     lb_name: String,
 }
@@ -171,18 +173,10 @@ impl GrpcNcc {
         GrpcNcc {
             client,
             lb,
-            own_addresses: Arc::new(Mutex::new(own)),
+            own_addresses: Arc::new(own),
             dummy: config.engine.dummy_interface.clone(),
             lb_name: config.lb_interface.clone(),
         }
-    }
-
-    /// Marks the VLAN interfaces' own addresses as not VIPs.
-    pub fn set_vlan_addresses(&self, addresses: impl IntoIterator<Item = IpAddr>) {
-        self.own_addresses
-            .lock()
-            .expect("address set poisoned")
-            .extend(addresses);
     }
 
     fn client(&self) -> NccClient {
@@ -545,11 +539,7 @@ impl Ncc for GrpcNcc {
             .await
             .map_err(|error| status("GetState", &self.lb.name, error))?
             .into_inner();
-        let own = self
-            .own_addresses
-            .lock()
-            .expect("address set poisoned")
-            .clone();
+        let own = &self.own_addresses;
         let cluster_vip = self
             .lb
             .cluster_vip
@@ -560,9 +550,11 @@ impl Ncc for GrpcNcc {
         for interface in &state.interfaces {
             let on_dummy = interface.name == self.dummy;
             let on_lb = interface.name == self.lb_name;
+            let mut vlan = None;
             if let Some(id) = interface.name.strip_prefix(&vlan_prefix) {
-                if let Ok(id) = id.parse() {
-                    observed.vlans.insert(id);
+                if let Ok(id) = id.parse::<u16>() {
+                    observed.vlans.entry(id).or_default();
+                    vlan = Some(id);
                 }
             } else if !on_dummy && !on_lb {
                 continue;
@@ -571,12 +563,8 @@ impl Ncc for GrpcNcc {
                 observed.lb_up = interface.up;
             }
             for text in &interface.addresses {
-                let Some(ip) = text
-                    .parse::<IpNet>()
-                    .map(|net| net.addr())
-                    .ok()
-                    .or_else(|| text.parse().ok())
-                else {
+                let net = text.parse::<IpNet>().ok();
+                let Some(ip) = net.map(|net| net.addr()).or_else(|| text.parse().ok()) else {
                     continue;
                 };
                 if on_lb && Some(ip) == cluster_vip {
@@ -584,6 +572,9 @@ impl Ncc for GrpcNcc {
                 }
                 if own.contains(&ip) || is_link_local(ip) {
                     continue;
+                }
+                if let (Some(id), Some(net)) = (vlan, net) {
+                    observed.vlans.entry(id).or_default().insert(net);
                 }
                 let vip_type = if on_dummy {
                     VipType::Anycast

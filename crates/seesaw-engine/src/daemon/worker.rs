@@ -16,10 +16,12 @@
 //! gives up and never exits on an NCC error.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use seesaw_config::model::{Vip, VipType, Vlan};
 use tokio::sync::watch;
 
@@ -106,8 +108,32 @@ struct Wanted {
 #[derive(Debug)]
 struct Belief {
     kernel: KernelBelief,
-    vlans: BTreeSet<u16>,
+    vlans: BTreeMap<u16, VlanBelief>,
     lb_up: Option<bool>,
+}
+
+/// The worker's belief of one VLAN interface.
+#[derive(Debug)]
+enum VlanBelief {
+    /// Created by the worker for this VLAN.
+    Created(Vlan),
+    /// Read back through the NCC with these addresses.
+    Observed(BTreeSet<IpNet>),
+}
+
+impl VlanBelief {
+    /// Returns whether the interface carries the node's addresses that
+    /// `vlan` gives it.
+    fn matches(&self, vlan: &Vlan) -> bool {
+        match self {
+            VlanBelief::Created(created) => {
+                created.host.ipv4 == vlan.host.ipv4 && created.host.ipv6 == vlan.host.ipv6
+            }
+            VlanBelief::Observed(addresses) => {
+                vlan.host.addresses().all(|net| addresses.contains(&net))
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -119,15 +145,35 @@ enum KernelBelief {
 }
 
 impl Belief {
-    fn from_observed(observed: &Observed, wanted: &KernelState) -> Self {
-        let mut kernel = observed.state.to_kernel_state();
-        kernel.vips = normalise_vips(&kernel.vips, &wanted.vips);
+    fn from_observed(observed: &Observed, wanted: &Wanted) -> Self {
+        let vlans = observed
+            .vlans
+            .iter()
+            .map(|(id, addresses)| (*id, VlanBelief::Observed(addresses.clone())))
+            .collect();
         Belief {
-            kernel: KernelBelief::Observed(kernel),
-            vlans: observed.vlans.clone(),
+            kernel: KernelBelief::Observed(observed_kernel(observed, wanted)),
+            vlans,
             lb_up: Some(observed.lb_up),
         }
     }
+}
+
+/// Returns the kernel state that `observed` shows, in the terms of
+/// `wanted`. The NCC lists the node's own address on each VLAN with the
+/// VIPs, so the addresses the wanted VLANs give the node are left out, or
+/// the worker would delete them as stale VIPs.
+fn observed_kernel(observed: &Observed, wanted: &Wanted) -> KernelState {
+    let mut kernel = observed.state.to_kernel_state();
+    kernel.vips = normalise_vips(&kernel.vips, &wanted.kernel.vips);
+    let vlan_addresses: BTreeSet<IpAddr> = wanted
+        .vlans
+        .values()
+        .flat_map(|vlan| vlan.host.addresses())
+        .map(|net| net.addr())
+        .collect();
+    kernel.vips.retain(|vip| !vlan_addresses.contains(&vip.ip));
+    kernel
 }
 
 /// Gives observed dummy-interface VIPs the type the target has for the
@@ -209,7 +255,7 @@ pub async fn run<N: Ncc>(
 ) {
     let mut wanted = Wanted::default();
     take_target(&mut target, &mut wanted, &mut None);
-    let mut belief = Some(Belief::from_observed(&observed, &wanted.kernel));
+    let mut belief = Some(Belief::from_observed(&observed, &wanted));
     let mut failures = 0u32;
     loop {
         let current = match belief.take() {
@@ -217,7 +263,7 @@ pub async fn run<N: Ncc>(
             None => ncc
                 .observe()
                 .await
-                .map(|observed| Belief::from_observed(&observed, &wanted.kernel)),
+                .map(|observed| Belief::from_observed(&observed, &wanted)),
         };
         let sent_before = status.changes.load(Ordering::Relaxed);
         let result = match current {
@@ -290,16 +336,36 @@ async fn converge<N: Ncc>(
             Err(error) => errors.push(error.0),
         }
     }
+    // A VLAN interface without the node's addresses of the config is
+    // deleted and created again, which takes the VIPs on it away too.
+    let mut recreated = false;
     for (id, vlan) in &wanted.vlans {
-        if !current.vlans.contains(id) {
-            count(1);
-            match ncc.add_vlan(vlan.clone()).await {
-                Ok(()) => {
-                    current.vlans.insert(*id);
+        match current.vlans.get(id) {
+            Some(belief) if belief.matches(vlan) => continue,
+            Some(_) => {
+                count(1);
+                if let Err(error) = ncc.delete_vlan(*id).await {
+                    errors.push(error.0);
+                    continue;
                 }
-                Err(error) => errors.push(error.0),
+                current.vlans.remove(id);
+                recreated = true;
             }
+            None => {}
         }
+        count(1);
+        match ncc.add_vlan(vlan.clone()).await {
+            Ok(()) => {
+                current.vlans.insert(*id, VlanBelief::Created(vlan.clone()));
+            }
+            Err(error) => errors.push(error.0),
+        }
+    }
+    if recreated {
+        // The kernel is read back, so that the VIPs the re-created
+        // interfaces lost are added again.
+        let observed = ncc.observe().await?;
+        current.kernel = KernelBelief::Observed(observed_kernel(&observed, wanted));
     }
 
     let belief = std::mem::replace(
@@ -314,7 +380,7 @@ async fn converge<N: Ncc>(
 
     let stale: Vec<u16> = current
         .vlans
-        .iter()
+        .keys()
         .filter(|id| !wanted.vlans.contains_key(id))
         .copied()
         .collect();
