@@ -177,6 +177,29 @@ fn compare_pair(node: &NodeConfig, peer: &NodeConfig, diagnostics: &mut Vec<Diag
             ));
         }
     }
+    for (key, mine, theirs) in [
+        (
+            "anycast_ipv4_range",
+            node.anycast_ranges.ipv4.to_string(),
+            peer.anycast_ranges.ipv4.to_string(),
+        ),
+        (
+            "anycast_ipv6_range",
+            node.anycast_ranges.ipv6.to_string(),
+            peer.anycast_ranges.ipv6.to_string(),
+        ),
+    ] {
+        if mine != theirs {
+            diagnostics.push(Diagnostic::error(
+                &peer.path,
+                at(peer, key),
+                format!(
+                    "{key} {theirs} differs from {mine} in {}: both nodes must use the same anycast ranges, or a VIP anycast on one node is unicast on the other",
+                    node.path.display()
+                ),
+            ));
+        }
+    }
     if node.node_ipv4 == peer.node_ipv4 {
         diagnostics.push(Diagnostic::error(
             &peer.path,

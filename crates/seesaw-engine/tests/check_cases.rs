@@ -464,3 +464,43 @@ fn peer_addresses_must_cross() {
         outcome.stderr
     );
 }
+
+#[test]
+fn peer_anycast_ranges_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = dir.path().join("node.cfg");
+    let peer = dir.path().join("peer.cfg");
+    let head = "[cluster]\nname = bundled-seesaw-onprem\nvip_ipv4 = 100.115.222.132\n";
+    std::fs::write(
+        &node,
+        format!("{head}node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.131\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        &peer,
+        format!(
+            "{head}node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.130\n\
+             anycast_ipv4_range = 10.20.0.0/24\n"
+        ),
+    )
+    .unwrap();
+
+    let outcome = run_check(&[
+        format!("-conf={}", node.display()),
+        format!("-cluster={}", cluster("gke-manual.pb")),
+        format!("-peer_conf={}", peer.display()),
+    ]);
+    assert_eq!(outcome.status, 1);
+    assert!(
+        outcome.stderr.contains(
+            "peer.cfg:6:22: anycast_ipv4_range 10.20.0.0/24 differs from 192.168.255.0/24 in "
+        ),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        !outcome.stderr.contains("anycast_ipv6_range"),
+        "{}",
+        outcome.stderr
+    );
+}
