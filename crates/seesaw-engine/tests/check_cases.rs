@@ -426,28 +426,29 @@ fn cluster_vip_mismatch_warns() {
     );
 }
 
-#[test]
-fn peer_addresses_must_cross() {
+/// Checks a pair of seesaw.cfg files of the GKE sample cluster, written
+/// as `node.cfg` and `peer.cfg` with the `[cluster]` lines after the
+/// shared name and cluster VIP (lines 2 and 3).
+fn check_pair(node_lines: &str, peer_lines: &str) -> Outcome {
     let dir = tempfile::tempdir().unwrap();
     let node = dir.path().join("node.cfg");
     let peer = dir.path().join("peer.cfg");
     let head = "[cluster]\nname = bundled-seesaw-onprem\nvip_ipv4 = 100.115.222.132\n";
-    std::fs::write(
-        &node,
-        format!("{head}node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.139\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        &peer,
-        format!("{head}node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.138\n"),
-    )
-    .unwrap();
-
-    let outcome = run_check(&[
+    std::fs::write(&node, format!("{head}{node_lines}")).unwrap();
+    std::fs::write(&peer, format!("{head}{peer_lines}")).unwrap();
+    run_check(&[
         format!("-conf={}", node.display()),
         format!("-cluster={}", cluster("gke-manual.pb")),
         format!("-peer_conf={}", peer.display()),
-    ]);
+    ])
+}
+
+#[test]
+fn peer_addresses_must_cross() {
+    let outcome = check_pair(
+        "node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.139\n",
+        "node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.138\n",
+    );
     assert_eq!(outcome.status, 1);
     assert!(
         outcome
@@ -467,29 +468,11 @@ fn peer_addresses_must_cross() {
 
 #[test]
 fn peer_anycast_ranges_must_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let node = dir.path().join("node.cfg");
-    let peer = dir.path().join("peer.cfg");
-    let head = "[cluster]\nname = bundled-seesaw-onprem\nvip_ipv4 = 100.115.222.132\n";
-    std::fs::write(
-        &node,
-        format!("{head}node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.131\n"),
-    )
-    .unwrap();
-    std::fs::write(
-        &peer,
-        format!(
-            "{head}node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.130\n\
-             anycast_ipv4_range = 10.20.0.0/24\n"
-        ),
-    )
-    .unwrap();
-
-    let outcome = run_check(&[
-        format!("-conf={}", node.display()),
-        format!("-cluster={}", cluster("gke-manual.pb")),
-        format!("-peer_conf={}", peer.display()),
-    ]);
+    let outcome = check_pair(
+        "node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.131\n",
+        "node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.130\n\
+         anycast_ipv4_range = 10.20.0.0/24\n",
+    );
     assert_eq!(outcome.status, 1);
     assert!(
         outcome.stderr.contains(
