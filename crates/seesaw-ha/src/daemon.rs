@@ -133,8 +133,11 @@ async fn wait_for_config<E: Engine>(
     signals: &mut Signals,
 ) -> Option<HaConfig> {
     let mut repeats = RepeatLimiter::default();
+    // An engine that is not serving yet is usually starting beside this
+    // daemon, so it is asked again sooner than a disabled node.
+    let unreachable_delay = retry_delay.min(Duration::from_secs(1));
     loop {
-        match unless_signalled(signals, engine.ha_config()).await? {
+        let delay = match unless_signalled(signals, engine.ha_config()).await? {
             Ok(config) if config.enabled => return Some(config),
             Ok(_) => {
                 if let Some(suppressed) = repeats.allow("disabled") {
@@ -143,17 +146,19 @@ async fn wait_for_config<E: Engine>(
                         suppressed_note(suppressed)
                     );
                 }
+                retry_delay
             }
             Err(error) => {
                 if let Some(suppressed) = repeats.allow("config") {
                     error!(
-                        "{error}; retrying every {retry_delay:?}{}",
+                        "{error}; retrying every {unreachable_delay:?}{}",
                         suppressed_note(suppressed)
                     );
                 }
+                unreachable_delay
             }
-        }
-        unless_signalled(signals, tokio::time::sleep(retry_delay)).await?;
+        };
+        unless_signalled(signals, tokio::time::sleep(delay)).await?;
     }
 }
 

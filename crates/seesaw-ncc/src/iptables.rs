@@ -205,6 +205,50 @@ pub fn base_rules(family: Family, cluster_vip: Option<IpAddr>) -> Vec<Rule> {
     rules
 }
 
+/// Returns the `iptables-restore --noflush` input that readies `chains`
+/// from scratch: each chain declared, which creates it or empties it; a
+/// jump to it first in its built-in chain unless `saved` (the output of
+/// `iptables-save`) lists one; and the base rules of its table. One
+/// process then does what takes about 25 `iptables` calls one by one.
+pub fn init_script(
+    family: Family,
+    saved: &str,
+    cluster_vip: Option<IpAddr>,
+    chains: &[OwnChain],
+) -> String {
+    let saved_rules = parse_save(saved);
+    let base = base_rules(family, cluster_vip);
+    let mut tables: Vec<&str> = Vec::new();
+    for chain in chains {
+        if !tables.contains(&chain.table) {
+            tables.push(chain.table);
+        }
+    }
+    let mut script = String::new();
+    for table in tables {
+        let in_table: Vec<&OwnChain> = chains.iter().filter(|chain| chain.table == table).collect();
+        script.push_str(&format!("*{table}\n"));
+        for chain in &in_table {
+            script.push_str(&format!(":{} - [0:0]\n", chain.name));
+        }
+        for chain in &in_table {
+            let jumps = saved_rules.iter().any(|rule| {
+                rule.table == table
+                    && rule.chain == chain.builtin
+                    && is(&rule.args, &["-j", chain.name])
+            });
+            if !jumps {
+                script.push_str(&format!("-I {} 1 -j {}\n", chain.builtin, chain.name));
+            }
+        }
+        for rule in base.iter().filter(|rule| rule.chain.table == table) {
+            script.push_str(&format!("-A {} {}\n", rule.chain.name, rule.args.join(" ")));
+        }
+        script.push_str("COMMIT\n");
+    }
+    script
+}
+
 /// The rules of one virtual server address. ACCEPT rules go first in
 /// SEESAW-INPUT and the final REJECT last, so a second virtual server on
 /// the same address still has its ports open.
@@ -758,6 +802,52 @@ mod tests {
 
     fn texts(rules: &[Rule]) -> Vec<String> {
         rules.iter().map(Rule::text).collect()
+    }
+
+    #[test]
+    fn init_script_declares_chains_and_adds_missing_jumps() {
+        let saved = "*filter\n:INPUT ACCEPT [0:0]\n:SEESAW-INPUT - [0:0]\n-A INPUT -j SEESAW-INPUT\n-A SEESAW-INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+        let script = init_script(
+            Family::V4,
+            saved,
+            Some("192.0.2.2".parse().unwrap()),
+            &OWN_CHAINS,
+        );
+        assert_eq!(
+            script,
+            "*filter\n\
+             :SEESAW-INPUT - [0:0]\n\
+             -A SEESAW-INPUT -p tcp --dport 10257 -j ACCEPT\n\
+             COMMIT\n\
+             *mangle\n\
+             :SEESAW-PREROUTING - [0:0]\n\
+             -I PREROUTING 1 -j SEESAW-PREROUTING\n\
+             COMMIT\n\
+             *raw\n\
+             :SEESAW-PREROUTING - [0:0]\n\
+             :SEESAW-OUTPUT - [0:0]\n\
+             -I PREROUTING 1 -j SEESAW-PREROUTING\n\
+             -I OUTPUT 1 -j SEESAW-OUTPUT\n\
+             -A SEESAW-PREROUTING -d 192.0.2.2/32 -j ACCEPT\n\
+             -A SEESAW-PREROUTING -j NOTRACK\n\
+             -A SEESAW-OUTPUT -j NOTRACK\n\
+             COMMIT\n\
+             *nat\n\
+             :SEESAW-POSTROUTING - [0:0]\n\
+             -I POSTROUTING 1 -j SEESAW-POSTROUTING\n\
+             COMMIT\n"
+        );
+    }
+
+    #[test]
+    fn init_script_leaves_out_tables_not_asked_for() {
+        let chains: Vec<OwnChain> = OWN_CHAINS
+            .into_iter()
+            .filter(|chain| chain.table != "nat")
+            .collect();
+        let script = init_script(Family::V6, "", None, &chains);
+        assert!(!script.contains("*nat"), "{script}");
+        assert!(script.contains("*raw"), "{script}");
     }
 
     #[test]

@@ -278,21 +278,30 @@ impl Ncc {
             Family::V4 => lb.cluster_v4.map(IpAddr::V4),
             Family::V6 => lb.cluster_v6,
         };
-        for chain in iptables::OWN_CHAINS {
-            match self.iptables.ensure_chain(family, chain).await {
-                Ok(()) => self.iptables.flush_chain(family, chain).await?,
-                // IPv6 NAT needs the ip6table_nat module; without it only
-                // NAT virtual servers of that family fail.
-                Err(error) if family == Family::V6 && chain.table == "nat" => {
-                    tracing::warn!("IPv6 NAT is unavailable: {error}");
-                }
-                Err(error) => return Err(error),
+        let saved = self.iptables.save(family).await?;
+        let script = iptables::init_script(family, &saved, cluster_vip, &iptables::OWN_CHAINS);
+        let outcome = self.iptables.restore(family, &script).await?;
+        if outcome.success {
+            return Ok(());
+        }
+        // IPv6 NAT needs the ip6table_nat module; without it only NAT
+        // virtual servers of that family fail, so the rest is set up.
+        if family == Family::V6 {
+            let chains: Vec<_> = iptables::OWN_CHAINS
+                .into_iter()
+                .filter(|chain| chain.table != "nat")
+                .collect();
+            let script = iptables::init_script(family, &saved, cluster_vip, &chains);
+            if self.iptables.restore(family, &script).await?.success {
+                tracing::warn!("IPv6 NAT is unavailable: {}", outcome.stderr);
+                return Ok(());
             }
         }
-        for rule in iptables::base_rules(family, cluster_vip) {
-            self.iptables.add_rule(family, &rule).await?;
-        }
-        Ok(())
+        Err(NccError::Command {
+            command: format!("{}-restore", family.program()),
+            status: outcome.status,
+            stderr: outcome.stderr,
+        })
     }
 
     /// Deletes local and main routes on `indexes` whose destination is a

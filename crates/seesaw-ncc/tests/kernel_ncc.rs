@@ -370,9 +370,28 @@ async fn kernel_ncc_lb_vip_and_services() {
     ncc.init_lb_interface(lb_interface())
         .await
         .expect("InitLbInterface");
+    // A second init empties our chains and duplicates neither the jumps to
+    // them nor the base rules.
+    lab.iptables("-A SEESAW-INPUT -p tcp --dport 9999 -j ACCEPT");
     ncc.init_lb_interface(lb_interface())
         .await
         .expect("InitLbInterface again");
+    let saved = lab.iptables_save();
+    assert!(!saved.contains("--dport 9999"), "{saved}");
+    // The PREROUTING jump is in the mangle and the raw table.
+    for (line, expected) in [
+        ("-A INPUT -j SEESAW-INPUT", 1),
+        ("-A PREROUTING -j SEESAW-PREROUTING", 2),
+        ("-A OUTPUT -j SEESAW-OUTPUT", 1),
+        ("-A SEESAW-INPUT -p tcp -m tcp --dport 10257 -j ACCEPT", 1),
+        ("-A SEESAW-OUTPUT -j NOTRACK", 1),
+    ] {
+        let count = saved
+            .lines()
+            .filter(|saved_line| *saved_line == line)
+            .count();
+        assert_eq!(count, expected, "{line}:\n{saved}");
+    }
     let link = lab.exec("lb", "ip -d link show eth1");
     assert!(link.contains("link/ether 00:00:5e:00:01:3c"), "{link}");
     let addresses = lab.exec("lb", "ip -d addr show eth1");

@@ -6,7 +6,9 @@
 # sample, all checked by one shared HTTP check each.
 #
 # Usage: scale.sh BIN_DIR NODE_CFG N [N...]
-# Prints one line per N: "scale N=<n> seconds=<s>".
+# Prints one line per N: "scale N=<n> seconds=<s>". With SCALE_VERBOSE set,
+# also the start of the daemons' logs; with SCALE_KEEP_LOGS=DIR, copies the
+# INFO logs of each run to DIR/<n>/.
 set -euo pipefail
 
 bin=$(cd "$1" && pwd)
@@ -121,6 +123,10 @@ for n in "$@"; do
     for f in seesaw_ncc.INFO seesaw_engine.INFO seesaw_healthcheck.INFO; do
       echo "--- $f"; grep -v sysctl "$lab/log/$f" | tail -n +6 | head -n 25
     done
+  fi
+  if [[ -n ${SCALE_KEEP_LOGS:-} ]]; then
+    mkdir -p "$SCALE_KEEP_LOGS/$n"
+    cp -L "$lab"/log/*.INFO "$SCALE_KEEP_LOGS/$n/" 2>/dev/null || true
   fi
   kill -TERM "$watchdog" 2>/dev/null || true
   wait "$watchdog" 2>/dev/null || true

@@ -115,8 +115,14 @@ pub async fn run<N: Ncc>(
         .ok_or("the config notifier stopped before the first config")?;
     tracing::info!("Seesaw Engine starting for {}", node.cluster_name);
 
+    let started_at = std::time::Instant::now();
     let mut observed: Observed =
         retry("reading the kernel state from the NCC", || ncc.observe()).await;
+    tracing::info!(
+        "read the kernel state through the NCC in {:.3} s: {} IPVS services",
+        started_at.elapsed().as_secs_f64(),
+        observed.state.services.len()
+    );
     // An LB interface with the cluster VIP was set up before. When an
     // earlier engine of ours set it up, it is kept so that no connection
     // drops. When the Go Seesaw did, the NCC reports it, and the interface
@@ -129,10 +135,15 @@ pub async fn run<N: Ncc>(
             observed.state.services.len()
         );
     } else {
+        let init_at = std::time::Instant::now();
         retry("initialising the LB interface", || {
             ncc.lb(LbOperation::Init)
         })
         .await;
+        tracing::info!(
+            "initialised the LB interface in {:.3} s",
+            init_at.elapsed().as_secs_f64()
+        );
         // Initialising flushes the LB and dummy interfaces' addresses.
         observed = retry("reading the kernel state from the NCC", || ncc.observe()).await;
         observed.lb_up = false;
@@ -141,7 +152,13 @@ pub async fn run<N: Ncc>(
     let (target_tx, target_rx) = watch::channel(Target::default());
     let mut core = Core::new(node.clone(), SystemTime::now(), target_tx);
     let info = config_feed::info(&first);
+    let core_at = std::time::Instant::now();
     core.start(first.cluster, info, &observed.state);
+    tracing::info!(
+        "computed the state of {} vservers in {:.3} s",
+        core.engine.vservers().count(),
+        core_at.elapsed().as_secs_f64()
+    );
     let core = Arc::new(Mutex::new(core));
     let status = Arc::new(WorkerStatus::default());
 
