@@ -83,14 +83,9 @@ async fn serve(flags: &Flags) -> Result<(), String> {
         tracing::warn!("{warning}");
     }
     // The NCC starts before the engine under the watchdog, but may still be
-    // coming up: wait for it rather than exit.
-    let options = ClientOptions {
-        connect_attempts: u32::MAX,
-        ..ClientOptions::default()
-    };
-    let client = seesaw_ipc::connect(&flags.ncc_socket, &options)
-        .await
-        .map_err(|error| error.to_string())?;
+    // coming up. The channel dials it at the first call, so the engine
+    // loads its config meanwhile, and failed calls are retried.
+    let client = seesaw_ipc::connect_lazy(&flags.ncc_socket, &ClientOptions::default());
     let ncc = GrpcNcc::new(client, &node);
     let groups = AccessGroups {
         admin: node.access.admin_group.clone(),

@@ -135,7 +135,7 @@ async fn wait_for_config<E: Engine>(
     let mut repeats = RepeatLimiter::default();
     // An engine that is not serving yet is usually starting beside this
     // daemon, so it is asked again sooner than a disabled node.
-    let unreachable_delay = retry_delay.min(Duration::from_secs(1));
+    let unreachable_delay = retry_delay.min(Duration::from_millis(250));
     loop {
         let delay = match unless_signalled(signals, engine.ha_config()).await? {
             Ok(config) if config.enabled => return Some(config),

@@ -28,7 +28,7 @@ pub const FETCH_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// Pause after a failed fetch before any fetch has succeeded: the engine
 /// creates its socket a few seconds after the watchdog starts both, and
 /// checks should start as soon as it does.
-pub const FIRST_FETCH_RETRY_DELAY: Duration = Duration::from_secs(1);
+pub const FIRST_FETCH_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Failed fetches in a row per error line: one line a minute.
 const FETCH_FAILURES_PER_LOG: u32 = 12;

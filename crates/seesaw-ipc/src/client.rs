@@ -130,8 +130,17 @@ pub async fn connect_engine(
 /// after each failure, so a client can be made before the engine is up.
 /// While nothing listens on `path`, each call fails with `UNAVAILABLE`.
 pub fn connect_engine_lazy(path: impl AsRef<Path>, options: &ClientOptions) -> EngineClient {
-    let channel = endpoint(options).connect_with_connector_lazy(unix_connector(path.as_ref()));
-    GeneratedEngineClient::new(channel)
+    GeneratedEngineClient::new(lazy_channel(path.as_ref(), options))
+}
+
+/// Connects to the NCC listening on `path` without waiting for it, as
+/// [`connect_engine_lazy`] does for the engine.
+pub fn connect_lazy(path: impl AsRef<Path>, options: &ClientOptions) -> NccClient {
+    GeneratedClient::new(lazy_channel(path.as_ref(), options))
+}
+
+fn lazy_channel(path: &Path, options: &ClientOptions) -> Channel {
+    endpoint(options).connect_with_connector_lazy(unix_connector(path))
 }
 
 /// Opens a gRPC channel to the daemon (named `daemon` in messages) that

@@ -37,7 +37,7 @@ pub mod sync_proto {
 pub use backoff::Backoff;
 pub use client::{
     CallError, ClientOptions, ConnectError, EngineClient, NccClient, connect, connect_channel,
-    connect_engine, connect_engine_lazy,
+    connect_engine, connect_engine_lazy, connect_lazy,
 };
 pub use socket::{SocketError, SocketGuard, bind_unix_socket, prepare_run_directory};
 

@@ -10,6 +10,8 @@
 mod key;
 mod restore;
 
+pub use restore::saved_chains;
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -206,17 +208,23 @@ pub fn base_rules(family: Family, cluster_vip: Option<IpAddr>) -> Vec<Rule> {
 }
 
 /// Returns the `iptables-restore --noflush` input that readies `chains`
-/// from scratch: each chain declared, which creates it or empties it; a
-/// jump to it first in its built-in chain unless `saved` (the output of
-/// `iptables-save`) lists one; and the base rules of its table. One
-/// process then does what takes about 25 `iptables` calls one by one.
-pub fn init_script(
+/// and their base rules, given `saved`, the output of `iptables-save`.
+/// With `empty`, every chain is declared, which creates it or empties it,
+/// and every base rule is added; without, only missing chains are
+/// declared and only missing base rules added, so that the rules in them
+/// stay. Either way a chain's built-in chain gets a jump to it first
+/// unless it has one. One process then does what takes about 25
+/// `iptables` calls one by one. Returns `None` when nothing is missing.
+pub fn ready_script(
     family: Family,
     saved: &str,
     cluster_vip: Option<IpAddr>,
     chains: &[OwnChain],
-) -> String {
+    empty: bool,
+) -> Option<String> {
     let saved_rules = parse_save(saved);
+    let declared = restore::saved_chains(saved);
+    let present = restore::RuleSet::from_save(family, saved);
     let base = base_rules(family, cluster_vip);
     let mut tables: Vec<&str> = Vec::new();
     for chain in chains {
@@ -225,11 +233,14 @@ pub fn init_script(
         }
     }
     let mut script = String::new();
+    let mut changes = 0;
     for table in tables {
         let in_table: Vec<&OwnChain> = chains.iter().filter(|chain| chain.table == table).collect();
-        script.push_str(&format!("*{table}\n"));
+        let mut lines = Vec::new();
         for chain in &in_table {
-            script.push_str(&format!(":{} - [0:0]\n", chain.name));
+            if empty || !declared.contains(&(table.to_owned(), chain.name.to_owned())) {
+                lines.push(format!(":{} - [0:0]", chain.name));
+            }
         }
         for chain in &in_table {
             let jumps = saved_rules.iter().any(|rule| {
@@ -238,15 +249,26 @@ pub fn init_script(
                     && is(&rule.args, &["-j", chain.name])
             });
             if !jumps {
-                script.push_str(&format!("-I {} 1 -j {}\n", chain.builtin, chain.name));
+                lines.push(format!("-I {} 1 -j {}", chain.builtin, chain.name));
             }
         }
-        for rule in base.iter().filter(|rule| rule.chain.table == table) {
-            script.push_str(&format!("-A {} {}\n", rule.chain.name, rule.args.join(" ")));
+        for rule in base.iter().filter(|rule| in_table.contains(&&rule.chain)) {
+            if empty || !present.contains(rule) {
+                lines.push(format!("-A {} {}", rule.chain.name, rule.args.join(" ")));
+            }
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        changes += lines.len();
+        script.push_str(&format!("*{table}\n"));
+        for line in lines {
+            script.push_str(&line);
+            script.push('\n');
         }
         script.push_str("COMMIT\n");
     }
-    script
+    (changes > 0).then_some(script)
 }
 
 /// The rules of one virtual server address. ACCEPT rules go first in
@@ -468,56 +490,8 @@ impl Iptables {
         }
     }
 
-    /// Returns whether our `chain` exists in `family`'s tables.
-    pub async fn chain_exists(&self, family: Family, chain: OwnChain) -> Result<bool> {
-        self.succeeds(
-            family,
-            strings(&["-w", "-t", chain.table, "-n", "-L", chain.name]),
-        )
-        .await
-    }
-
     async fn succeeds(&self, family: Family, args: Vec<String>) -> Result<bool> {
         Ok(self.run(family.program(), &args).await?.success)
-    }
-
-    /// Creates our chain unless it exists and makes its built-in chain jump
-    /// to it first.
-    pub async fn ensure_chain(&self, family: Family, chain: OwnChain) -> Result<()> {
-        if !self.chain_exists(family, chain).await? {
-            self.must(
-                family,
-                strings(&["-w", "-t", chain.table, "-N", chain.name]),
-            )
-            .await?;
-        }
-        let jump = strings(&["-t", chain.table, "-C", chain.builtin, "-j", chain.name]);
-        if !self.succeeds(family, with_wait(jump)).await? {
-            self.must(
-                family,
-                strings(&[
-                    "-w",
-                    "-t",
-                    chain.table,
-                    "-I",
-                    chain.builtin,
-                    "1",
-                    "-j",
-                    chain.name,
-                ]),
-            )
-            .await?;
-        }
-        Ok(())
-    }
-
-    pub async fn flush_chain(&self, family: Family, chain: OwnChain) -> Result<()> {
-        self.must(
-            family,
-            strings(&["-w", "-t", chain.table, "-F", chain.name]),
-        )
-        .await?;
-        Ok(())
     }
 
     /// Removes the jump to our chain and the chain itself; missing ones are
@@ -640,11 +614,6 @@ impl Iptables {
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|arg| (*arg).to_owned()).collect()
-}
-
-fn with_wait(mut args: Vec<String>) -> Vec<String> {
-    args.insert(0, "-w".to_owned());
-    args
 }
 
 /// A rule as listed by `iptables-save`: `-A <chain> <args>` under
@@ -805,16 +774,17 @@ mod tests {
     }
 
     #[test]
-    fn init_script_declares_chains_and_adds_missing_jumps() {
+    fn ready_script_declares_chains_and_adds_missing_jumps() {
         let saved = "*filter\n:INPUT ACCEPT [0:0]\n:SEESAW-INPUT - [0:0]\n-A INPUT -j SEESAW-INPUT\n-A SEESAW-INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
-        let script = init_script(
+        let script = ready_script(
             Family::V4,
             saved,
             Some("192.0.2.2".parse().unwrap()),
             &OWN_CHAINS,
+            true,
         );
         assert_eq!(
-            script,
+            script.as_deref().unwrap(),
             "*filter\n\
              :SEESAW-INPUT - [0:0]\n\
              -A SEESAW-INPUT -p tcp --dport 10257 -j ACCEPT\n\
@@ -840,14 +810,37 @@ mod tests {
     }
 
     #[test]
-    fn init_script_leaves_out_tables_not_asked_for() {
+    fn ready_script_leaves_out_tables_not_asked_for() {
         let chains: Vec<OwnChain> = OWN_CHAINS
             .into_iter()
             .filter(|chain| chain.table != "nat")
             .collect();
-        let script = init_script(Family::V6, "", None, &chains);
+        let script = ready_script(Family::V6, "", None, &chains, true).unwrap();
         assert!(!script.contains("*nat"), "{script}");
         assert!(script.contains("*raw"), "{script}");
+    }
+
+    #[test]
+    fn ready_script_keeps_existing_chains_and_rules() {
+        let chains = [FILTER_INPUT, RAW_OUTPUT];
+        let ready = "*filter\n:INPUT ACCEPT [0:0]\n:SEESAW-INPUT - [0:0]\n-A INPUT -j SEESAW-INPUT\n-A SEESAW-INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n-A SEESAW-INPUT -p tcp -m tcp --dport 10257 -j ACCEPT\nCOMMIT\n*raw\n:OUTPUT ACCEPT [0:0]\n:SEESAW-OUTPUT - [0:0]\n-A OUTPUT -j SEESAW-OUTPUT\n-A SEESAW-OUTPUT -j NOTRACK\nCOMMIT\n";
+        assert_eq!(ready_script(Family::V4, ready, None, &chains, false), None);
+
+        // The raw chain and its rule are missing; the filter chain's rule
+        // for port 80 must not be flushed.
+        let partial = "*filter\n:INPUT ACCEPT [0:0]\n:SEESAW-INPUT - [0:0]\n-A INPUT -j SEESAW-INPUT\n-A SEESAW-INPUT -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n";
+        let script = ready_script(Family::V4, partial, None, &chains, false).unwrap();
+        assert_eq!(
+            script,
+            "*filter\n\
+             -A SEESAW-INPUT -p tcp --dport 10257 -j ACCEPT\n\
+             COMMIT\n\
+             *raw\n\
+             :SEESAW-OUTPUT - [0:0]\n\
+             -I OUTPUT 1 -j SEESAW-OUTPUT\n\
+             -A SEESAW-OUTPUT -j NOTRACK\n\
+             COMMIT\n"
+        );
     }
 
     #[test]

@@ -72,14 +72,8 @@ async fn run(socket: PathBuf, bgp: Bgp) -> Result<(), String> {
     let net = Net::connect().map_err(|error| error.to_string())?;
     let ncc = Arc::new(Ncc::new(net));
 
-    // Switching over from the Go NCC: its rules sit in built-in chains,
-    // where ours never go.
-    match ncc.remove_go_iptables().await {
-        Ok(0) => {}
-        Ok(count) => tracing::info!("removed {count} iptables rules left by the Go NCC"),
-        Err(error) => tracing::warn!("failed to remove iptables rules left by the Go NCC: {error}"),
-    }
-
+    let bgpd_socket = bgp.socket().to_path_buf();
+    let service = NccService::new(Arc::clone(&ncc), Arc::new(ipvs), Arc::new(bgp));
     if let Err(error) = prepare_run_directory(&socket) {
         tracing::warn!(
             "failed to prepare the directory of {}: {error}",
@@ -92,8 +86,24 @@ async fn run(socket: PathBuf, bgp: Bgp) -> Result<(), String> {
     let _socket_guard = SocketGuard::new(&socket);
     tracing::info!("serving on {}", socket.display());
 
-    tracing::info!("driving bgpd through {}", bgp.socket().display());
-    let service = NccService::new(Arc::clone(&ncc), Arc::new(ipvs), Arc::new(bgp));
+    // Switching over from the Go NCC: its rules sit in built-in chains,
+    // where ours never go. The first iptables call in a network namespace
+    // can take a second or more, so this runs while the NCC already
+    // serves; calls that change the network wait for it.
+    let startup = service.network_lock().lock_owned().await;
+    let remover = Arc::clone(&ncc);
+    tokio::spawn(async move {
+        match remover.remove_go_iptables().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!("removed {count} iptables rules left by the Go NCC"),
+            Err(error) => {
+                tracing::warn!("failed to remove iptables rules left by the Go NCC: {error}")
+            }
+        }
+        drop(startup);
+    });
+
+    tracing::info!("driving bgpd through {}", bgpd_socket.display());
     let served = tonic::transport::Server::builder()
         .add_service(NccServer::new(service))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown_signal())

@@ -176,36 +176,19 @@ impl Ncc {
     /// node (the Go Seesaw may have), and the caller must initialise it.
     /// See `PrepareLbInterface` in the API.
     pub async fn prepare_lb(&self, lb: &LbConfig) -> Result<bool> {
-        let mut existed = true;
-        for chain in iptables::OWN_CHAINS {
-            if chain.table == "nat" {
-                continue;
-            }
-            if !self.iptables.chain_exists(Family::V4, chain).await? {
-                existed = false;
-            }
-        }
+        let saved_v4 = self.iptables.save(Family::V4).await?;
+        let declared = iptables::saved_chains(&saved_v4);
+        let existed = iptables::OWN_CHAINS
+            .into_iter()
+            .filter(|chain| chain.table != "nat")
+            .all(|chain| declared.contains(&(chain.table.to_owned(), chain.name.to_owned())));
         if !existed {
             return Ok(false);
         }
         self.apply_sysctls(lb)?;
-        for family in [Family::V4, Family::V6] {
-            let cluster_vip = match family {
-                Family::V4 => lb.cluster_v4.map(IpAddr::V4),
-                Family::V6 => lb.cluster_v6,
-            };
-            for chain in iptables::OWN_CHAINS {
-                if let Err(error) = self.iptables.ensure_chain(family, chain).await {
-                    if family == Family::V6 && chain.table == "nat" {
-                        continue;
-                    }
-                    return Err(error);
-                }
-            }
-            for rule in iptables::base_rules(family, cluster_vip) {
-                self.iptables.add_rule(family, &rule).await?;
-            }
-        }
+        self.ready_iptables(Family::V4, lb, saved_v4, false).await?;
+        let saved_v6 = self.iptables.save(Family::V6).await?;
+        self.ready_iptables(Family::V6, lb, saved_v6, false).await?;
         tracing::info!(
             "load-balancing interface {} kept as it is; sysctls and chains ready",
             lb.name
@@ -274,12 +257,29 @@ impl Ncc {
     }
 
     async fn init_iptables(&self, family: Family, lb: &LbConfig) -> Result<()> {
+        let saved = self.iptables.save(family).await?;
+        self.ready_iptables(family, lb, saved, true).await
+    }
+
+    /// Readies our chains and base rules with one iptables-restore; see
+    /// [`iptables::ready_script`]. `saved` is the family's current
+    /// `iptables-save` output.
+    async fn ready_iptables(
+        &self,
+        family: Family,
+        lb: &LbConfig,
+        saved: String,
+        empty: bool,
+    ) -> Result<()> {
         let cluster_vip = match family {
             Family::V4 => lb.cluster_v4.map(IpAddr::V4),
             Family::V6 => lb.cluster_v6,
         };
-        let saved = self.iptables.save(family).await?;
-        let script = iptables::init_script(family, &saved, cluster_vip, &iptables::OWN_CHAINS);
+        let chains = iptables::OWN_CHAINS;
+        let Some(script) = iptables::ready_script(family, &saved, cluster_vip, &chains, empty)
+        else {
+            return Ok(());
+        };
         let outcome = self.iptables.restore(family, &script).await?;
         if outcome.success {
             return Ok(());
@@ -287,12 +287,16 @@ impl Ncc {
         // IPv6 NAT needs the ip6table_nat module; without it only NAT
         // virtual servers of that family fail, so the rest is set up.
         if family == Family::V6 {
-            let chains: Vec<_> = iptables::OWN_CHAINS
+            let chains: Vec<_> = chains
                 .into_iter()
                 .filter(|chain| chain.table != "nat")
                 .collect();
-            let script = iptables::init_script(family, &saved, cluster_vip, &chains);
-            if self.iptables.restore(family, &script).await?.success {
+            let retry = iptables::ready_script(family, &saved, cluster_vip, &chains, empty);
+            let ready = match retry {
+                Some(script) => self.iptables.restore(family, &script).await?.success,
+                None => true,
+            };
+            if ready {
                 tracing::warn!("IPv6 NAT is unavailable: {}", outcome.stderr);
                 return Ok(());
             }

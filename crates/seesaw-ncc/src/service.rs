@@ -25,7 +25,7 @@ pub struct NccService {
     ncc: Arc<Ncc>,
     ipvs: Arc<Ipvs>,
     bgp: Arc<Bgp>,
-    network_lock: Mutex<()>,
+    network_lock: Arc<Mutex<()>>,
 }
 
 impl NccService {
@@ -34,8 +34,15 @@ impl NccService {
             ncc,
             ipvs,
             bgp,
-            network_lock: Mutex::new(()),
+            network_lock: Arc::new(Mutex::new(())),
         }
+    }
+
+    /// The lock that calls changing links, addresses, routes and iptables
+    /// hold, so that a start-up task can run before them while the
+    /// service already answers IPVS and read calls.
+    pub fn network_lock(&self) -> Arc<Mutex<()>> {
+        Arc::clone(&self.network_lock)
     }
 }
 

@@ -719,8 +719,15 @@ async fn kernel_ncc_takes_over_go_state() {
     let mut daemon = lab.start_ncc(&socket);
     let mut ncc = client(&socket).await;
 
-    // At start the Go rules leave the built-in chains; the host rule stays.
-    let saved = lab.iptables_save();
+    // Soon after start the Go rules leave the built-in chains; the host
+    // rule stays. The NCC removes them while it already serves, before any
+    // call that changes the network.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut saved = lab.iptables_save();
+    while saved.contains("-A INPUT -d ") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        saved = lab.iptables_save();
+    }
     assert!(!saved.contains("-A PREROUTING -j NOTRACK"), "{saved}");
     assert!(!saved.contains("-A OUTPUT -j NOTRACK"), "{saved}");
     assert!(
@@ -2351,4 +2358,74 @@ async fn kernel_ncc_vip_batch() {
             .contains(&format!("inet {NODE}/24"))
     );
     assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and iptables rules"]
+async fn kernel_ncc_prepare_keeps_rules() {
+    require_lab();
+    let lab = Lab::new("nccP");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("seesaw/ncc/ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    // Nobody set this node up: nothing is touched and init is asked for.
+    let before = lab.iptables_save();
+    let reply = ncc
+        .prepare_lb_interface(lb_interface())
+        .await
+        .expect("PrepareLbInterface")
+        .into_inner();
+    assert!(!reply.initialised, "{reply:?}");
+    assert!(!lab.iptables_save().contains("SEESAW-"), "{before}");
+
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.add_vserver_rules(vserver_rules(DSR_VIP, 80, proto::ForwardingMode::Dsr))
+        .await
+        .expect("AddVserverRules");
+    let ready = lab.iptables_save();
+
+    // A ready node stays exactly as it is, virtual server rules included.
+    let reply = ncc
+        .prepare_lb_interface(lb_interface())
+        .await
+        .expect("PrepareLbInterface")
+        .into_inner();
+    assert!(reply.initialised, "{reply:?}");
+    assert_eq!(rule_lines(&lab.iptables_save()), rule_lines(&ready));
+
+    // A lost jump and a lost base rule come back; the rest stays.
+    lab.iptables("-t raw -D OUTPUT -j SEESAW-OUTPUT");
+    lab.iptables("-D SEESAW-INPUT -p tcp --dport 10257 -j ACCEPT");
+    let reply = ncc
+        .prepare_lb_interface(lb_interface())
+        .await
+        .expect("PrepareLbInterface")
+        .into_inner();
+    assert!(reply.initialised, "{reply:?}");
+    let after = lab.iptables_save();
+    assert!(after.contains("-A OUTPUT -j SEESAW-OUTPUT"), "{after}");
+    assert!(
+        after.contains("-A SEESAW-INPUT -p tcp -m tcp --dport 10257 -j ACCEPT"),
+        "{after}"
+    );
+    let mut expected = rule_lines(&ready);
+    let mut found = rule_lines(&after);
+    expected.sort();
+    found.sort();
+    assert_eq!(found, expected);
+    assert!(daemon.stop().success());
+}
+
+/// The rule lines of `iptables-save` output, without comments and
+/// counters.
+fn rule_lines(saved: &str) -> Vec<String> {
+    saved
+        .lines()
+        .filter(|line| line.starts_with("-A ") || line.starts_with('*'))
+        .map(str::to_owned)
+        .collect()
 }

@@ -66,7 +66,8 @@ pub struct Running {
     pub worker: Arc<WorkerStatus>,
 }
 
-/// Retries `call` with a growing pause until it succeeds.
+/// Retries `call` with a growing pause until it succeeds: 250 ms more
+/// after each failure, at most 10 s.
 async fn retry<T, F, Fut>(what: &str, mut call: F) -> T
 where
     F: FnMut() -> Fut,
@@ -78,7 +79,7 @@ where
             Ok(value) => return value,
             Err(error) => {
                 attempt += 1;
-                let pause = Duration::from_millis(500 * u64::from(attempt.min(20)));
+                let pause = Duration::from_millis(250 * u64::from(attempt.min(40)));
                 tracing::warn!("{what} failed (attempt {attempt}): {error}; retrying in {pause:?}");
                 tokio::time::sleep(pause).await;
             }
