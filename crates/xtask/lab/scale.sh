@@ -8,7 +8,7 @@
 # Usage: scale.sh BIN_DIR NODE_CFG N [N...]
 # Prints one line per N: "scale N=<n> seconds=<s>". With SCALE_VERBOSE set,
 # also the start of the daemons' logs; with SCALE_KEEP_LOGS=DIR, copies the
-# INFO logs of each run to DIR/<n>/.
+# INFO logs of each run to DIR/<n>-<run>/.
 set -euo pipefail
 
 bin=$(cd "$1" && pwd)
@@ -64,12 +64,20 @@ for b in "${backends[@]}"; do
   ip netns exec "scale-b$b" python3 "$lab/backend.py" &
 done
 
-ip netns add scale-n1
-attach scale-n1 ens192 n1-ens192
-attach scale-n1 ens224 n1-ens224
-ip -n scale-n1 addr add "$net.130/25" dev ens192
-# The NCC copies the default route into the LB routing table.
-ip -n scale-n1 route add default via "$net.129"
+# node_namespace: a fresh node, so that every run is a cold start with no
+# LB interface, chains or VIPs left by the run before.
+node_namespace() {
+  if ip netns list | grep -q '^scale-n1\b'; then
+    for pid in $(ip netns pids scale-n1); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del scale-n1
+  fi
+  ip netns add scale-n1
+  attach scale-n1 ens192 n1-ens192
+  attach scale-n1 ens224 n1-ens224
+  ip -n scale-n1 addr add "$net.130/25" dev ens192
+  # The NCC copies the default route into the LB routing table.
+  ip -n scale-n1 route add default via "$net.129"
+}
 
 # cluster N: the sample's nodes and N vservers on 10.200.0.0/16.
 cluster() {
@@ -99,7 +107,7 @@ for n in "$@"; do
   cp "$node_cfg" "$lab/etc/seesaw.cfg"
   cluster "$n" >"$lab/etc/cluster.pb"
   cp "$repo/etc/watchdog.cfg" "$lab/etc/watchdog.cfg"
-  ip netns exec scale-n1 ipvsadm -C
+  node_namespace
   start=$(date +%s.%N)
   ip netns exec scale-n1 unshare --mount --propagation private bash -c "
     mkdir -p /etc/seesaw /var/run/seesaw /var/log/seesaw
@@ -125,8 +133,10 @@ for n in "$@"; do
     done
   fi
   if [[ -n ${SCALE_KEEP_LOGS:-} ]]; then
-    mkdir -p "$SCALE_KEEP_LOGS/$n"
-    cp -L "$lab"/log/*.INFO "$SCALE_KEEP_LOGS/$n/" 2>/dev/null || true
+    run=1
+    while [[ -e $SCALE_KEEP_LOGS/$n-$run ]]; do run=$((run + 1)); done
+    mkdir -p "$SCALE_KEEP_LOGS/$n-$run"
+    cp -L "$lab"/log/*.INFO "$SCALE_KEEP_LOGS/$n-$run/" 2>/dev/null || true
   fi
   kill -TERM "$watchdog" 2>/dev/null || true
   wait "$watchdog" 2>/dev/null || true
