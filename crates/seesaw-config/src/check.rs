@@ -169,7 +169,7 @@ fn compare_pair(node: &NodeConfig, peer: &NodeConfig, diagnostics: &mut Vec<Diag
                 &peer.path,
                 at(peer, key),
                 format!(
-                    "{key} {} differs from {} in {}: both nodes must share the cluster VIP",
+                    "{key} is {} here but {} in {}: both nodes must share the cluster VIP",
                     show(theirs),
                     show(mine),
                     node.path.display()

@@ -1105,8 +1105,10 @@ impl Deriver<'_> {
                 self.error(
                     &format!("vserver[{i}].entry_address[0].{field}[0]"),
                     format!(
-                        "VIP {} of vserver '{}' is outside every network this node's LB interface and VLANs carry ({carried}): move it into one of them, add a vlan for its network, or list its subnet in dedicated_vip_subnet",
-                        vip.ip, vserver.name
+                        "VIP {} of vserver '{}' is outside every network this node's LB interface and VLANs carry ({carried}): move it into one of them, add a vlan for its network, list its subnet in dedicated_vip_subnet, or, for an anycast VIP, set anycast_{}_range in seesaw.cfg to a network that contains it",
+                        vip.ip,
+                        vserver.name,
+                        if vip.ip.is_ipv4() { "ipv4" } else { "ipv6" }
                     ),
                 );
             }

@@ -773,7 +773,17 @@ impl AddressProblem {
                 "has a prefix length, but the option takes a single address: \
                  drop the prefix length and write {address}"
             ),
-            AddressProblem::Invalid => format!("is not a valid {family} address"),
+            AddressProblem::Invalid => {
+                let example = match family {
+                    "IPv4" => "such as 192.0.2.10, without leading zeros",
+                    "IPv6" => "such as 2001:db8::10, without a zone",
+                    _ => "such as 192.0.2.10 or 2001:db8::10",
+                };
+                format!(
+                    "is not a valid {family} address: write the address in numbers, {example}; \
+                     host names are not accepted"
+                )
+            }
         }
     }
 }

@@ -326,15 +326,21 @@ fn value_errors_table() {
         ),
         (
             "peer_ipv4 = seesaw2.example.com",
-            "seesaw.cfg:4:13: peer_ipv4 = seesaw2.example.com is not a valid IPv4 address",
+            "seesaw.cfg:4:13: peer_ipv4 = seesaw2.example.com is not a valid IPv4 address: write \
+             the address in numbers, such as 192.0.2.10, without leading zeros; host names are \
+             not accepted",
         ),
         (
             "vip_ipv4 = 192.0.2.010",
-            "seesaw.cfg:4:12: vip_ipv4 = 192.0.2.010 is not a valid IPv4 address",
+            "seesaw.cfg:4:12: vip_ipv4 = 192.0.2.010 is not a valid IPv4 address: write the \
+             address in numbers, such as 192.0.2.10, without leading zeros; host names are not \
+             accepted",
         ),
         (
             "vip_ipv6 = fe80::1%eth0",
-            "seesaw.cfg:4:12: vip_ipv6 = fe80::1%eth0 is not a valid IPv6 address",
+            "seesaw.cfg:4:12: vip_ipv6 = fe80::1%eth0 is not a valid IPv6 address: write the \
+             address in numbers, such as 2001:db8::10, without a zone; host names are not \
+             accepted",
         ),
         (
             "name =",
@@ -453,7 +459,8 @@ fn interpolation_errors_are_positioned() {
         found,
         vec![
             "seesaw.cfg:5:12: vip_ipv4 = %(net)s.300 (expanded to 192.0.2.300) is not a \
-             valid IPv4 address"
+             valid IPv4 address: write the address in numbers, such as 192.0.2.10, without \
+             leading zeros; host names are not accepted"
                 .to_string()
         ]
     );
@@ -522,7 +529,8 @@ fn extra_service_anycast_errors() {
         ),
         (
             "e = dns",
-            "seesaw.cfg:5:5: e = dns is not a valid IP address",
+            "seesaw.cfg:5:5: e = dns is not a valid IP address: write the address in numbers, \
+             such as 192.0.2.10 or 2001:db8::10; host names are not accepted",
         ),
     ];
     for (line, expected) in cases {
