@@ -210,8 +210,8 @@ pub fn base_rules(family: Family, cluster_vip: Option<IpAddr>) -> Vec<Rule> {
 /// Returns the `iptables-restore --noflush` input that readies `chains`
 /// and their base rules, given `saved`, the output of `iptables-save`.
 /// With `empty`, every chain is declared, which creates it or empties it,
-/// and every base rule is added; without, only missing chains are
-/// declared and only missing base rules added, so that the rules in them
+/// and every base rule is added. Without `empty`, only missing chains are
+/// declared and only missing base rules added, so the rules in the chains
 /// stay. Either way a chain's built-in chain gets a jump to it first
 /// unless it has one. One process then does what takes about 25
 /// `iptables` calls one by one. Returns `None` when nothing is missing.

@@ -89,7 +89,7 @@ async fn run(socket: PathBuf, bgp: Bgp) -> Result<(), String> {
     // Switching over from the Go NCC: its rules sit in built-in chains,
     // where ours never go. The first iptables call in a network namespace
     // can take a second or more, so this runs while the NCC already
-    // serves; calls that change the network wait for it.
+    // serves. Calls that change the network wait for it.
     let startup = service.network_lock().lock_owned().await;
     let remover = Arc::clone(&ncc);
     tokio::spawn(async move {

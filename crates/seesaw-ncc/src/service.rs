@@ -38,9 +38,9 @@ impl NccService {
         }
     }
 
-    /// The lock that calls changing links, addresses, routes and iptables
-    /// hold, so that a start-up task can run before them while the
-    /// service already answers IPVS and read calls.
+    /// Returns the lock that calls changing links, addresses, routes and
+    /// iptables hold. A start-up task holds it so that it runs before
+    /// them, while the service already serves IPVS and read calls.
     pub fn network_lock(&self) -> Arc<Mutex<()>> {
         Arc::clone(&self.network_lock)
     }

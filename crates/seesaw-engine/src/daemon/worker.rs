@@ -435,8 +435,8 @@ impl Batch {
         None
     }
 
-    /// An empty batch of `action`'s kind, or `None` for an action that goes
-    /// alone.
+    /// Returns an empty batch of `action`'s kind, or `None` for an action
+    /// that is sent alone.
     fn for_action(action: &Action) -> Option<Batch> {
         match action {
             Action::AddVserverRules(_) | Action::DeleteVserverRules(_) => {
