@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cluster::{LoadedCluster, NodeContext, read_cluster_file};
 use crate::diag::{Diagnostic, Rejected};
+use crate::model::VipType;
 use crate::node_config::NodeConfig;
 use crate::summary::{NodeView, render};
 
@@ -50,6 +51,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
     let cluster = take(read_cluster(&request.cluster, &context), &mut diagnostics);
     if let (Some(node), Some(loaded)) = (&node, &cluster) {
         compare_cluster_vip(node, loaded, &request.cluster, &mut diagnostics);
+        warn_anycast_disabled(node, loaded, &request.cluster, &mut diagnostics);
     }
 
     if let Some(peer_path) = &request.peer_node_config {
@@ -265,6 +267,38 @@ fn compare_cluster_vip(
         node.position("cluster", "vip_ipv4"),
         format!(
             "vip_ipv4 is {configured}, but seesaw_vip in {} is {in_cluster}: the cluster VIP comes from vip_ipv4, so make the two agree",
+            cluster_file.display()
+        ),
+    ));
+}
+
+/// Warns when `anycast_enabled = false` in seesaw.cfg while cluster.pb has
+/// anycast VIPs or BGP peers: the node would never announce them.
+fn warn_anycast_disabled(
+    node: &NodeConfig,
+    loaded: &LoadedCluster,
+    cluster_file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    if node.anycast_enabled {
+        return;
+    }
+    let anycast_vips = loaded
+        .cluster
+        .vservers
+        .values()
+        .flat_map(|vserver| &vserver.vips)
+        .filter(|vip| vip.vip_type == VipType::Anycast)
+        .count();
+    let peers = loaded.cluster.bgp_peers.len();
+    if anycast_vips == 0 && peers == 0 {
+        return;
+    }
+    diagnostics.push(Diagnostic::warning(
+        &node.path,
+        node.position("cluster", "anycast_enabled"),
+        format!(
+            "anycast_enabled is false, but {} has {anycast_vips} anycast VIPs and {peers} BGP peers: this node will never announce them, so set anycast_enabled = true or remove them",
             cluster_file.display()
         ),
     ));

@@ -563,8 +563,9 @@ impl Deriver<'_> {
         }
     }
 
-    /// Rejects a VIP that is a node's own address: the NCC would add it to
-    /// the LB interface of both nodes and take it away with mastership.
+    /// Rejects a VIP that is a node's own address or a VLAN's: the NCC
+    /// would add it to the LB interface of both nodes and take it away
+    /// with mastership, or delete the VLAN's address with the VIP.
     fn check_node_address_collision(
         &mut self,
         name: &str,
@@ -586,6 +587,23 @@ impl Deriver<'_> {
                 format!(
                     "vserver '{name}' uses {ip}, the address of node '{}': give the vserver an address of its own",
                     node.host.hostname
+                ),
+            );
+        }
+        for ip in host.ips() {
+            let Some(vlan) = cluster
+                .vlans
+                .values()
+                .find(|vlan| vlan.host.ips().any(|own| own == ip))
+            else {
+                continue;
+            };
+            let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+            self.error(
+                &format!("{path}.entry_address[0].{field}[0]"),
+                format!(
+                    "vserver '{name}' uses {ip}, the load balancer's own address on VLAN {}: give the vserver another address in that VLAN's network",
+                    vlan.id
                 ),
             );
         }

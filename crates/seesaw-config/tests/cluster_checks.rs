@@ -575,6 +575,21 @@ fn vserver_on_node_address_is_rejected() {
 }
 
 #[test]
+fn vserver_on_vlan_address_is_rejected() {
+    let body = format!(
+        "vlan: < vlan_id: 100 host: < fqdn: \"lb-vlan100\" ipv4: \"198.51.100.2/24\" > >\n{}",
+        vserver("web", "198.51.100.2/24", "")
+    );
+    let error = load(&body).unwrap_err();
+    assert!(
+        error.contains(
+            "vserver 'web' uses 198.51.100.2, the load balancer's own address on VLAN 100"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
 fn backend_on_cluster_vip_is_rejected() {
     let extra = "  backend: < host: < fqdn: \"web2\" ipv4: \"192.0.2.1/24\" > >\n";
     let error = load(&vserver("web", "192.0.2.10/24", extra)).unwrap_err();

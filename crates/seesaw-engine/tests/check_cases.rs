@@ -487,3 +487,36 @@ fn peer_anycast_ranges_must_match() {
         outcome.stderr
     );
 }
+
+#[test]
+fn anycast_disabled_with_bgp_peers_warns() {
+    let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
+        .iter()
+        .collect();
+    let example = std::fs::read_to_string(etc.join("seesaw.cfg.example")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("seesaw.cfg");
+    let disabled = example.replacen("anycast_enabled = true", "anycast_enabled = false", 1);
+    assert_ne!(disabled, example, "the example sets anycast_enabled");
+    std::fs::write(&conf, disabled).unwrap();
+
+    let outcome = check(
+        conf.to_str().unwrap(),
+        etc.join("cluster.pb.example").to_str().unwrap(),
+    );
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("seesaw.cfg:30:19: warning: anycast_enabled is false, but"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("this node will never announce them"),
+        "{}",
+        outcome.stdout
+    );
+}
