@@ -574,38 +574,27 @@ impl Deriver<'_> {
         cluster: &Cluster,
     ) {
         for ip in host.ips() {
-            let Some(node) = cluster
+            let node = cluster
                 .nodes
                 .values()
-                .find(|n| n.host.ips().any(|own| own == ip))
-            else {
-                continue;
-            };
-            let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
-            self.error(
-                &format!("{path}.entry_address[0].{field}[0]"),
-                format!(
+                .find(|node| node.host.ips().any(|own| own == ip));
+            let vlan = cluster
+                .vlans
+                .values()
+                .find(|vlan| vlan.host.ips().any(|own| own == ip));
+            let message = match (node, vlan) {
+                (Some(node), _) => format!(
                     "vserver '{name}' uses {ip}, the address of node '{}': give the vserver an address of its own",
                     node.host.hostname
                 ),
-            );
-        }
-        for ip in host.ips() {
-            let Some(vlan) = cluster
-                .vlans
-                .values()
-                .find(|vlan| vlan.host.ips().any(|own| own == ip))
-            else {
-                continue;
-            };
-            let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
-            self.error(
-                &format!("{path}.entry_address[0].{field}[0]"),
-                format!(
+                (None, Some(vlan)) => format!(
                     "vserver '{name}' uses {ip}, the load balancer's own address on VLAN {}: give the vserver another address in that VLAN's network",
                     vlan.id
                 ),
-            );
+                (None, None) => continue,
+            };
+            let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+            self.error(&format!("{path}.entry_address[0].{field}[0]"), message);
         }
     }
 
