@@ -346,7 +346,7 @@ fn vlan_survives_reads_and_readdressing() {
     });
 }
 
-/// A current-thread runtime whose clock starts paused, so that the
+/// Builds a current-thread runtime whose clock starts paused, so that the
 /// worker's retry pauses pass in virtual time.
 fn paused_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -38,8 +38,8 @@ impl NccService {
         }
     }
 
-    /// Returns the lock that calls changing links, addresses, routes and
-    /// iptables hold. A start-up task holds it so that it runs before
+    /// Returns the lock taken by calls that change links, addresses,
+    /// routes and iptables. A start-up task takes it so that it runs before
     /// them, while the service already serves IPVS and read calls.
     pub fn network_lock(&self) -> Arc<Mutex<()>> {
         Arc::clone(&self.network_lock)

@@ -98,11 +98,11 @@ impl Ncc {
     }
 
     /// Applies `changes[run]`, whose VIPs are all different. Failures of
-    /// single changes go to `failures`; an error fails the changes not yet
-    /// reported.
+    /// single changes go to `failures`, and an error fails the changes not
+    /// yet reported.
     ///
-    /// Where each VIP goes is worked out from one snapshot first; then the
-    /// VIPs' requests go to the kernel with up to [`IN_FLIGHT`] VIPs at a
+    /// The interface of each VIP is chosen from one snapshot first. Then
+    /// the requests go to the kernel for up to [`IN_FLIGHT`] VIPs at a
     /// time, each VIP's own requests in order.
     async fn apply_run(
         &self,

@@ -2370,7 +2370,8 @@ async fn kernel_ncc_prepare_keeps_rules() {
     let mut daemon = lab.start_ncc(&socket);
     let mut ncc = client(&socket).await;
 
-    // Nobody set this node up: nothing is touched and init is asked for.
+    // On a node without our chains, nothing changes and the reply asks for
+    // init.
     let before = lab.iptables_save();
     let reply = ncc
         .prepare_lb_interface(lb_interface())
@@ -2420,8 +2421,8 @@ async fn kernel_ncc_prepare_keeps_rules() {
     assert!(daemon.stop().success());
 }
 
-/// The rule lines of `iptables-save` output, without comments and
-/// counters.
+/// Returns the table and rule lines of `iptables-save` output, without
+/// comments and chain counters.
 fn rule_lines(saved: &str) -> Vec<String> {
     saved
         .lines()

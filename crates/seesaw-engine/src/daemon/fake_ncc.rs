@@ -28,7 +28,7 @@ pub struct FakeState {
     pub bgp_peers: Option<BgpPeers>,
     /// BgpApplyPeers calls that reached bgpd.
     pub bgp_peers_calls: u64,
-    /// What BgpNeighbors returns.
+    /// The neighbors that BgpNeighbors returns.
     pub bgp_neighbors: Vec<api::BgpNeighbor>,
     /// Every BGP call fails while set, as when the node has no bgpd.
     pub no_bgpd: bool,
