@@ -8,7 +8,8 @@ mod support;
 
 use std::path::Path;
 
-use support::{RunningEngine, gke_backup, gke_master, golden_dir};
+use seesaw_ipc::engine_proto::{HaState, HaStatus};
+use support::{MASTER_SINCE_MS, RunningEngine, gke_backup, gke_master, golden_dir};
 
 /// Returns the golden file name of a command: spaces and slashes become
 /// `_`, colons `-`.
@@ -153,6 +154,82 @@ fn golden_failover_matches() {
         );
         assert_eq!(engine.calls(), ["failover"]);
     }
+}
+
+/// Returns `state` with the HA status a node of the GKE pair reported a
+/// few seconds after the failover the recording requested.
+fn after_failover(
+    mut state: support::FakeState,
+    role: HaState,
+    since_s: i64,
+    update_s: i64,
+    counts: (u64, u64, u64),
+) -> support::FakeState {
+    let (sent, received, transitions) = counts;
+    state.ha = HaStatus {
+        state: role as i32,
+        since_ms: MASTER_SINCE_MS + since_s * 1000,
+        last_update_ms: MASTER_SINCE_MS + update_s * 1000,
+        sent,
+        received,
+        transitions,
+        ..HaStatus::default()
+    };
+    state
+}
+
+/// The recording asked the master to fail over, then ran `show ha` on
+/// both nodes and `failover` on the new backup.
+#[test]
+fn golden_after_failover_matches() {
+    let dir = golden_dir();
+    if !dir.join("after-failover_newmaster__show_ha.txt").exists() {
+        println!("SKIPPED: no golden outputs at {}", dir.display());
+        return;
+    }
+    // The old backup leads from 20:22:43, 143 s after the master's
+    // recorded start; the old master is backup from 20:22:46.
+    let new_master = RunningEngine::start(after_failover(
+        gke_backup(),
+        HaState::Leader,
+        143,
+        149,
+        (11, 272, 2),
+    ));
+    let new_backup = RunningEngine::start(after_failover(
+        gke_master(),
+        HaState::Backup,
+        146,
+        152,
+        (0, 12, 1),
+    ));
+
+    for (engine, stem) in [
+        (&new_master, "after-failover_newmaster__show_ha"),
+        (&new_backup, "after-failover_newbackup__show_ha"),
+    ] {
+        let expected = read(&dir.join(format!("{stem}.txt")));
+        let output = engine.cli(&["-c", "show ha"]);
+        assert_eq!(
+            mask_elapsed(&String::from_utf8_lossy(&output.stdout)),
+            mask_elapsed(&expected),
+            "{stem}"
+        );
+        assert!(output.stderr.is_empty(), "{stem}");
+        assert_eq!(output.status.code(), Some(0), "{stem}");
+    }
+
+    let expected = read(&dir.join("after-failover_newbackup__failover.txt"));
+    let (expected_out, expected_status) = expected
+        .rsplit_once("rc=")
+        .expect("the file ends with rc=<status>");
+    let output = new_backup.cli(&["-c", "failover"]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected_out);
+    assert_eq!(
+        output.status.code(),
+        Some(expected_status.trim().parse().unwrap())
+    );
+    assert_eq!(new_backup.calls(), ["failover"]);
 }
 
 #[test]
