@@ -4,7 +4,7 @@
 //! the standalone `-config` mode and the engine's IPC plug into the same
 //! loops.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::future::Future;
 use std::path::PathBuf;
@@ -17,7 +17,7 @@ use crate::checker::CheckContext;
 use crate::config::{self, CheckConfig, CheckId};
 use crate::report::report_loop;
 use crate::scheduler::Scheduler;
-use crate::status::{Notification, State};
+use crate::status::Notification;
 
 /// An error from a source or a sink, logged by the loops.
 pub type BoxError = Box<dyn Error + Send + Sync>;
@@ -193,27 +193,13 @@ impl CheckSource for FileSource {
     }
 }
 
-/// Logs each check's state changes; the periodic reports of unchanged
-/// states are dropped.
+/// Drops every notification, for the `-config` mode, where the
+/// scheduler's log lines of the state changes are the only output.
 #[derive(Debug, Default)]
-pub struct LogSink {
-    states: HashMap<CheckId, State>,
-}
+pub struct DiscardSink;
 
-impl ResultSink for LogSink {
-    async fn send(&mut self, batch: &[Notification]) -> Result<(), BoxError> {
-        for notification in batch {
-            let state = notification.status.state;
-            if self.states.insert(notification.id, state) == Some(state) {
-                continue;
-            }
-            tracing::info!(
-                "check {} ({}): {state}: {}",
-                notification.id,
-                notification.description,
-                notification.status.message
-            );
-        }
+impl ResultSink for DiscardSink {
+    async fn send(&mut self, _batch: &[Notification]) -> Result<(), BoxError> {
         Ok(())
     }
 }

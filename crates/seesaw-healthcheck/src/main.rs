@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use seesaw_healthcheck::checker::CheckContext;
 use seesaw_healthcheck::config;
-use seesaw_healthcheck::daemon::{self, FileSource, LogSink, Settings};
+use seesaw_healthcheck::daemon::{self, DiscardSink, FileSource, Settings};
 use seesaw_healthcheck::engine::{EngineSink, EngineSource};
 use seesaw_healthcheck::tls::TlsClients;
 use seesaw_runtime::flags::GoBool;
@@ -109,7 +109,7 @@ fn run_from_file(runtime: &tokio::runtime::Runtime, settings: Settings, config_p
         settings,
         CheckContext::new(tls),
         FileSource::new(config_path),
-        LogSink::default(),
+        DiscardSink,
         shutdown_signal(),
     ));
 }
@@ -163,4 +163,87 @@ fn parse_positive_duration(name: &str, value: &str) -> Result<Duration, String> 
         return Err(format!("invalid -{name} {value:?}: it must be positive"));
     }
     Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use seesaw_runtime::flags::rewrite_go_args;
+
+    /// Parses `args` (without the program name) as `main` does, but returns
+    /// clap's error instead of exiting.
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        let args = std::iter::once("seesaw_healthcheck")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        Flags::try_parse_from(rewrite_go_args(&Flags::command(), args))
+    }
+
+    #[test]
+    fn defaults_match_original() {
+        let flags = parse(&[]).unwrap();
+        let settings = settings(&flags).unwrap();
+
+        assert_eq!(settings.batch_delay, Duration::from_millis(100));
+        assert_eq!(settings.batch_size, 100);
+        assert_eq!(settings.channel_size, 1000);
+        assert_eq!(settings.fetch_interval, Duration::from_secs(15));
+        assert_eq!(settings.notify_interval, Duration::from_secs(15));
+        assert_eq!(settings.retry_delay, Duration::from_secs(2));
+        assert_eq!(settings.max_failures, 10);
+        assert!(!settings.dry_run);
+        assert_eq!(flags.engine, "/var/run/seesaw/engine/engine.sock");
+        assert_eq!(flags.config, None);
+    }
+
+    #[test]
+    fn go_style_flags_set_every_field() {
+        let flags = parse(&[
+            "-batch_delay=250ms",
+            "-batch_size",
+            "7",
+            "--channel_size=9",
+            "-fetch_interval=1m",
+            "-notify_interval=3s",
+            "-retry_delay=1.5s",
+            "-max_failures=4",
+            "-dry_run",
+            "-engine=/tmp/engine.sock",
+        ])
+        .unwrap();
+        let settings = settings(&flags).unwrap();
+
+        assert_eq!(settings.batch_delay, Duration::from_millis(250));
+        assert_eq!(settings.batch_size, 7);
+        assert_eq!(settings.channel_size, 9);
+        assert_eq!(settings.fetch_interval, Duration::from_secs(60));
+        assert_eq!(settings.notify_interval, Duration::from_secs(3));
+        assert_eq!(settings.retry_delay, Duration::from_millis(1500));
+        assert_eq!(settings.max_failures, 4);
+        assert!(settings.dry_run);
+        assert_eq!(flags.engine, "/tmp/engine.sock");
+    }
+
+    #[test]
+    fn dry_run_takes_go_boolean() {
+        for (value, expected) in [("true", true), ("false", false), ("1", true), ("0", false)] {
+            let flags = parse(&[&format!("-dry_run={value}")]).unwrap();
+            assert_eq!(flags.dry_run.0, expected, "-dry_run={value}");
+        }
+        assert!(parse(&["-dry_run=maybe"]).is_err());
+    }
+
+    #[test]
+    fn invalid_durations_rejected() {
+        let flags = parse(&["-notify_interval=0s"]).unwrap();
+        let error = settings(&flags).unwrap_err();
+        assert!(error.contains("-notify_interval"), "{error}");
+        assert!(error.contains("must be positive"), "{error}");
+
+        let flags = parse(&["-batch_delay=soon"]).unwrap();
+        let error = settings(&flags).unwrap_err();
+        assert!(error.contains("invalid -batch_delay \"soon\""), "{error}");
+    }
 }

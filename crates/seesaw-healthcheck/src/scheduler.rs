@@ -216,9 +216,11 @@ impl Scheduler {
         // now instead of at the probe's next state change.
         let status = probe.status();
         if status.state != State::Unknown {
+            let description = probe.description();
+            log_state_change(id, &description, &status);
             let notification = Notification {
                 id,
-                description: probe.description(),
+                description,
                 status,
             };
             if let Err(error) = self.env.notifications.try_send(notification) {
@@ -243,6 +245,16 @@ impl Scheduler {
             self.probes.remove(&probe.config);
         }
     }
+}
+
+/// Logs that check `id` entered `status.state`, in the same form in engine
+/// and `-config` mode.
+fn log_state_change(id: CheckId, description: &str, status: &Status) {
+    tracing::info!(
+        "check {id} ({description}): {}: {}",
+        status.state,
+        status.message
+    );
 }
 
 /// Returns the delay of the first run of new probe `index` out of `count`
@@ -363,6 +375,7 @@ impl ProbeRunner {
             .clone();
         let description = self.probe.description();
         for id in subscribers {
+            log_state_change(id, &description, &status);
             let notification = Notification {
                 id,
                 description: description.clone(),
@@ -374,5 +387,112 @@ impl ProbeRunner {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::tls::TlsClients;
+
+    /// Returns `count` TCP checks of distinct ports, every `interval`, with
+    /// ids from 1.
+    fn tcp_checks(count: u16, interval: &str) -> BTreeMap<CheckId, CheckConfig> {
+        let checks: Vec<String> = (1..=count)
+            .map(|port| {
+                format!(
+                    r#"{{"type": "TCP", "ip": "192.0.2.1", "port": {port}, "interval": "{interval}"}}"#
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"checks": [{}]}}"#, checks.join(","));
+        crate::config::parse(Path::new("test.json"), &text)
+            .unwrap()
+            .checks
+    }
+
+    /// A dry-run scheduler, whose runs succeed at once without touching the
+    /// network, and the receiver of its notifications.
+    fn dry_run_scheduler() -> (Scheduler, mpsc::Receiver<Notification>) {
+        let (sender, receiver) = mpsc::channel(100);
+        let context = CheckContext::new(TlsClients::with_roots(rustls::RootCertStore::empty()));
+        (Scheduler::new(context, true, sender), receiver)
+    }
+
+    #[test]
+    fn spread_offset_divides_interval() {
+        let interval = Duration::from_secs(10);
+        assert_eq!(spread_offset(interval, 0, 1), Duration::ZERO);
+        assert_eq!(spread_offset(interval, 0, 4), Duration::ZERO);
+        assert_eq!(spread_offset(interval, 1, 4), Duration::from_millis(2500));
+        assert_eq!(spread_offset(interval, 3, 4), Duration::from_millis(7500));
+    }
+
+    /// In paused time each first run's notification arrives at the virtual
+    /// instant the run was scheduled for, so the offsets are exact.
+    #[tokio::test(start_paused = true)]
+    async fn first_runs_spread_over_interval() {
+        let (mut scheduler, mut notifications) = dry_run_scheduler();
+        let start = Instant::now();
+        scheduler.apply(&tcp_checks(10, "10s"));
+
+        let mut offsets = BTreeMap::new();
+        for _ in 0..10 {
+            let notification = notifications.recv().await.unwrap();
+            assert_eq!(notification.status.state, State::Healthy);
+            assert_eq!(notification.status.message, DRY_RUN);
+            offsets.insert(notification.id, start.elapsed());
+        }
+
+        let expected: BTreeMap<CheckId, Duration> = (1..=10)
+            .map(|id| (id, Duration::from_secs(id - 1)))
+            .collect();
+        assert_eq!(offsets, expected, "first run of each check");
+    }
+
+    /// Checks added later are spread over their own interval, from the
+    /// moment they are added, and do not disturb the running ones.
+    #[tokio::test(start_paused = true)]
+    async fn added_checks_spread_from_apply() {
+        let (mut scheduler, mut notifications) = dry_run_scheduler();
+        let mut checks = tcp_checks(2, "4s");
+        scheduler.apply(&checks);
+        for _ in 0..2 {
+            notifications.recv().await.unwrap();
+        }
+
+        let start = Instant::now();
+        checks.extend(tcp_checks(6, "4s").into_iter().filter(|(id, _)| *id > 2));
+        scheduler.apply(&checks);
+
+        let mut offsets = BTreeMap::new();
+        for _ in 0..4 {
+            let notification = notifications.recv().await.unwrap();
+            offsets.insert(notification.id, start.elapsed());
+        }
+        let expected: BTreeMap<CheckId, Duration> = [(3, 0), (4, 1), (5, 2), (6, 3)]
+            .into_iter()
+            .map(|(id, seconds)| (id, Duration::from_secs(seconds)))
+            .collect();
+        assert_eq!(offsets, expected, "first run of each added check");
+        assert_eq!(scheduler.probe_count(), 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn statuses_report_unknown_before_first_run() {
+        let (mut scheduler, mut notifications) = dry_run_scheduler();
+        scheduler.apply(&tcp_checks(2, "1h"));
+        // Check 1 runs at once, check 2 half an interval later.
+        let first = notifications.recv().await.unwrap();
+        assert_eq!(first.id, 1);
+
+        let states: Vec<(CheckId, State)> = scheduler
+            .statuses()
+            .iter()
+            .map(|notification| (notification.id, notification.status.state))
+            .collect();
+        assert_eq!(states, [(1, State::Healthy), (2, State::Unknown)]);
     }
 }

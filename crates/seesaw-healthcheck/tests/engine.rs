@@ -27,7 +27,8 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(socket: &Path, log: PathBuf) -> Daemon {
+    /// Starts the daemon with short intervals and `extra` flags.
+    fn start(socket: &Path, log: PathBuf, extra: &[&str]) -> Daemon {
         let stderr = File::create(&log).unwrap();
         let child = Command::new(BINARY)
             .args([
@@ -39,6 +40,7 @@ impl Daemon {
                 "-retry_delay=100ms",
                 "-max_failures=2",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -57,14 +59,21 @@ impl Daemon {
 
     /// Polls the log until it contains `text` or `timeout` passes.
     fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
+        self.wait_for_log_line(text, timeout).is_some()
+    }
+
+    /// Polls the log until a line contains `text`, and returns that line,
+    /// or `None` when `timeout` passes first.
+    fn wait_for_log_line(&self, text: &str, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.log().contains(text) {
-                return true;
+            let log = self.log();
+            if let Some(line) = log.lines().find(|line| line.contains(text)) {
+                return Some(line.to_string());
             }
             thread::sleep(Duration::from_millis(50));
         }
-        false
+        None
     }
 }
 
@@ -127,7 +136,15 @@ impl Fixture {
     }
 
     fn start_daemon(&self) -> Daemon {
-        Daemon::start(&self.socket, self.directory.path().join("healthcheck.log"))
+        self.start_daemon_with(&[])
+    }
+
+    fn start_daemon_with(&self, extra: &[&str]) -> Daemon {
+        Daemon::start(
+            &self.socket,
+            self.directory.path().join("healthcheck.log"),
+            extra,
+        )
     }
 
     fn serve(&self) -> ServedEngine {
@@ -181,6 +198,114 @@ fn engine_mode_reports_state_change() {
     let unhealthy = fixture.wait_for_report(before_stop, CheckState::Unhealthy);
     assert!(unhealthy, "no Unhealthy report:\n{}", daemon.log());
     assert!(daemon.is_running());
+}
+
+/// Each state change gets one INFO line with the check's id, target and
+/// message, as in `-config` mode.
+#[test]
+fn engine_mode_logs_state_changes() {
+    let mut fixture = Fixture::new();
+    let _served = fixture.serve();
+    let daemon = fixture.start_daemon();
+    let port = fixture.port;
+    let prefix = format!("check {CHECK_ID} (TCP 127.0.0.1:{port} PLAIN): ");
+
+    let healthy = format!("{prefix}Healthy: TCP connect to 127.0.0.1:{port}");
+    let line = daemon.wait_for_log_line(&healthy, WAIT);
+    let line = line.unwrap_or_else(|| panic!("no line {healthy:?}:\n{}", daemon.log()));
+    assert!(line.starts_with('I'), "not at INFO level: {line}");
+
+    fixture.stop_backend();
+    let unhealthy =
+        format!("{prefix}Unhealthy: TCP connect to 127.0.0.1:{port}; failed to connect");
+    let line = daemon.wait_for_log_line(&unhealthy, WAIT);
+    let line = line.unwrap_or_else(|| panic!("no line {unhealthy:?}:\n{}", daemon.log()));
+    assert!(line.starts_with('I'), "not at INFO level: {line}");
+    assert!(line.contains("Connection refused"), "{line}");
+
+    // The periodic full reports repeat the state but log nothing.
+    let resent = fixture.engine.wait_for(WAIT, |calls| {
+        calls
+            .notifications()
+            .filter(|notification| notification.state() == CheckState::Unhealthy)
+            .count()
+            >= 3
+    });
+    assert!(
+        resent,
+        "the Unhealthy state was not resent:\n{}",
+        daemon.log()
+    );
+    let log = daemon.log();
+    let unhealthy_lines = log
+        .lines()
+        .filter(|line| line.contains(&format!("{prefix}Unhealthy")))
+        .count();
+    assert_eq!(unhealthy_lines, 1, "{log}");
+}
+
+/// Every `-notify_interval` the engine gets every check's status, also
+/// unchanged ones and those that have not run yet.
+#[test]
+fn engine_mode_resends_whole_state() {
+    let fixture = Fixture::new();
+    // Check 43 runs every hour, so it starts half an hour after check 42
+    // and stays Unknown throughout the test.
+    let idle = Healthcheck {
+        id: CHECK_ID + 1,
+        interval_ms: 3_600_000,
+        ..tcp_check(fixture.port)
+    };
+    fixture
+        .engine
+        .set_healthchecks(vec![tcp_check(fixture.port), idle]);
+    let _served = fixture.serve();
+    let daemon = fixture.start_daemon();
+
+    let count = |calls: &Calls, id: u64, state: CheckState| {
+        calls
+            .notifications()
+            .filter(|notification| notification.id == id && notification.state() == state)
+            .count()
+    };
+    // The backend stays up, so check 42 changes state once; every further
+    // Healthy report and every Unknown report of 43 is a periodic resend.
+    let resent = fixture.engine.wait_for(WAIT, |calls| {
+        count(calls, CHECK_ID, CheckState::Healthy) >= 4
+            && count(calls, CHECK_ID + 1, CheckState::Unknown) >= 3
+    });
+    let calls = fixture.engine.calls();
+    assert!(
+        resent,
+        "too few resends: {} Healthy of check 42, {} Unknown of check 43:\n{}",
+        count(&calls, CHECK_ID, CheckState::Healthy),
+        count(&calls, CHECK_ID + 1, CheckState::Unknown),
+        daemon.log()
+    );
+    assert_eq!(count(&calls, CHECK_ID, CheckState::Unhealthy), 0);
+    assert_eq!(count(&calls, CHECK_ID + 1, CheckState::Healthy), 0);
+}
+
+/// `-dry_run` runs no checker: every check reports Healthy with the fixed
+/// message, even with nothing listening.
+#[test]
+fn engine_mode_dry_run_reports_healthy() {
+    let mut fixture = Fixture::new();
+    fixture.stop_backend();
+    let _served = fixture.serve();
+    let daemon = fixture.start_daemon_with(&["-dry_run"]);
+
+    let healthy = fixture.wait_for_report(0, CheckState::Healthy);
+    assert!(healthy, "no Healthy report:\n{}", daemon.log());
+    let calls = fixture.engine.calls();
+    for notification in calls.notifications() {
+        assert_eq!(
+            notification.state(),
+            CheckState::Healthy,
+            "{notification:?}"
+        );
+        assert_eq!(notification.message, "dryrun mode; always succeed");
+    }
 }
 
 #[test]

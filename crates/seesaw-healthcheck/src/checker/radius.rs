@@ -297,6 +297,40 @@ mod tests {
     }
 
     #[test]
+    fn response_matches_reply_code() {
+        let codes = [ACCESS_ACCEPT, ACCESS_REJECT, ACCESS_CHALLENGE];
+        let table = [
+            (RadiusResponse::Accept, [true, false, false]),
+            (RadiusResponse::Reject, [false, true, false]),
+            (RadiusResponse::Challenge, [false, false, true]),
+            (RadiusResponse::Any, [true, true, true]),
+        ];
+        for (response, expected) in table {
+            for (code, healthy) in codes.iter().zip(expected) {
+                assert_eq!(
+                    response.accepts(*code),
+                    healthy,
+                    "{response:?} against reply code {code}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn response_parse_names() {
+        assert_eq!(RadiusResponse::parse(""), Ok(RadiusResponse::Accept));
+        assert_eq!(RadiusResponse::parse("Accept"), Ok(RadiusResponse::Accept));
+        assert_eq!(RadiusResponse::parse("REJECT"), Ok(RadiusResponse::Reject));
+        assert_eq!(
+            RadiusResponse::parse("challenge"),
+            Ok(RadiusResponse::Challenge)
+        );
+        assert_eq!(RadiusResponse::parse("any"), Ok(RadiusResponse::Any));
+        let error = RadiusResponse::parse("ok").unwrap_err();
+        assert!(error.contains("invalid RADIUS response \"ok\""), "{error}");
+    }
+
+    #[test]
     fn from_send_rejects_two_parts() {
         assert!(RadiusChecker::from_send(target(), "alice:pw", "").is_err());
         assert!(RadiusChecker::from_send(target(), "a:b:c:d", "").is_err());
