@@ -254,11 +254,17 @@ fn check_dependencies(findings: &mut Findings, services: &[ServiceConfig]) {
                 .find(|s| s.name.eq_ignore_ascii_case(dependency))
             {
                 Some(close) => format!("service names are lower case, so write {}", close.name),
-                None => format!("define a [{dependency}] section or remove the dependency"),
+                None => format!(
+                    "define a [{dependency}] section or remove the dependency from [{}]",
+                    service.name
+                ),
             };
             findings.error(
                 position,
-                format!("dependency = {dependency} names no defined service: {hint}"),
+                format!(
+                    "dependency = {dependency} in [{}] names no defined service: {hint}",
+                    service.name
+                ),
             );
         }
         next.push(target);

@@ -320,8 +320,8 @@ fn unknown_dependency_is_an_error() {
     assert_eq!(
         errors("[a]\nbinary = /opt/a\ndependency = nope\n"),
         vec![
-            "watchdog.cfg:3:14: dependency = nope names no defined service: define a [nope] \
-             section or remove the dependency"
+            "watchdog.cfg:3:14: dependency = nope in [a] names no defined service: define a \
+             [nope] section or remove the dependency from [a]"
                 .to_string()
         ]
     );
@@ -330,8 +330,8 @@ fn unknown_dependency_is_an_error() {
     assert_eq!(
         errors("[a]\nbinary = /opt/a\ndependency = Engine\n[engine]\nbinary = /opt/e\n"),
         vec![
-            "watchdog.cfg:3:14: dependency = Engine names no defined service: service names \
-             are lower case, so write engine"
+            "watchdog.cfg:3:14: dependency = Engine in [a] names no defined service: service \
+             names are lower case, so write engine"
                 .to_string()
         ]
     );

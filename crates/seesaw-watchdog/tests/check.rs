@@ -38,10 +38,15 @@ fn unknown_dependency_fails_check() {
     let path = dir.path().join("watchdog.cfg");
     std::fs::write(&path, "[a]\nbinary = /x\ndependency = b\n").unwrap();
 
-    let (status, _, stderr) = check(path.to_str().unwrap());
+    let (status, stdout, stderr) = check(path.to_str().unwrap());
     assert_eq!(status, 1);
-    assert!(
-        stderr.contains("watchdog.cfg:3:14: dependency = b names no defined service"),
-        "{stderr}"
+    assert_eq!(stdout, "");
+    // The path, line and column of the value, the section that contains the
+    // dependency, and the fix.
+    let expected = format!(
+        "{}:3:14: dependency = b in [a] names no defined service: define a [b] section or \
+         remove the dependency from [a]",
+        path.display()
     );
+    assert!(stderr.contains(&expected), "{stderr}");
 }

@@ -19,7 +19,8 @@ use nix::unistd::Pid;
 /// The fake service. Modes: `run` exits 0 on SIGTERM, `stubborn` records
 /// SIGTERM but keeps running, `exit0` and `exit1` exit at once with that
 /// status, and `output` writes to stdout and stderr, records facts about
-/// its process in `RECORDS/NAME.info`, then runs.
+/// its process in `RECORDS/NAME.info`, then runs. `long_second_run` exits 1
+/// at once, except that its second run lasts 61 s and records `exit <time>`.
 const FAKE_SERVICE: &str = r#"#!/bin/sh
 name=$1
 records=$2
@@ -30,6 +31,12 @@ echo $$ >> "$records/$name.pids"
 case $mode in
 exit0) exit 0 ;;
 exit1) exit 1 ;;
+long_second_run)
+    if [ "$(grep -c '^start ' "$records/$name.events")" -eq 2 ]; then
+        sleep 61
+        echo "exit $(now)" >> "$records/$name.events"
+    fi
+    exit 1 ;;
 output)
     echo "stdout line from $name"
     echo "stderr line from $name" >&2
@@ -276,6 +283,64 @@ fn failed_service_restarts_with_backoff() {
     assert!(harness.terminate().success());
 }
 
+/// Takes about 70 s, because a service must run for a whole minute
+/// (`HEALTHY_RUN`) before its failure count starts over.
+#[test]
+fn healthy_run_resets_backoff() {
+    let mut harness = Harness::new();
+    let config = harness.service("flaky", "long_second_run", "");
+    harness.start(&config, &[]);
+
+    // Expected: a crash, 2 s + 5 s, a run of 61 s ending in a crash, 2 s
+    // (not 2 s + 10 s), then a crash counted as the first again.
+    wait_for("the third start of flaky", Duration::from_secs(120), || {
+        harness.times("flaky", "start").len() >= 3
+    });
+    wait_for(
+        "the restart after the third start",
+        Duration::from_secs(15),
+        || {
+            harness
+                .watchdog_log()
+                .matches("Restarting service flaky in 7 s (1 consecutive failures)")
+                .count()
+                >= 2
+        },
+    );
+    harness.assert_watchdog_running();
+
+    let starts = harness.times("flaky", "start");
+    let long_run_exit = harness.times("flaky", "exit");
+    assert_eq!(long_run_exit.len(), 1, "{:?}", harness.events("flaky"));
+    let first_gap = starts[1] - starts[0];
+    assert!((6.0..15.0).contains(&first_gap), "first gap {first_gap}");
+    let ran_for = long_run_exit[0] - starts[1];
+    assert!(ran_for >= 60.0, "the second run lasted only {ran_for} s");
+    let pause = starts[2] - long_run_exit[0];
+    assert!(
+        (1.5..6.0).contains(&pause),
+        "restarted {pause} s after the long run, not after the base 2 s"
+    );
+
+    let log = harness.watchdog_log();
+    let restarts: Vec<&str> = log
+        .lines()
+        .filter_map(|line| line.split_once("] Restarting service flaky in "))
+        .map(|(_, rest)| rest)
+        .collect();
+    assert_eq!(
+        restarts[..3],
+        [
+            "7 s (1 consecutive failures)",
+            "2 s (0 consecutive failures)",
+            "7 s (1 consecutive failures)",
+        ],
+        "{log}"
+    );
+
+    assert!(harness.terminate().success());
+}
+
 #[test]
 fn dependent_waits_for_dependency_spawn() {
     let mut harness = Harness::new();
@@ -491,35 +556,56 @@ fn ready_sent_after_every_spawn() {
     );
 }
 
+impl Harness {
+    /// Writes `config` and runs the watchdog on it to the end, for a
+    /// configuration it rejects before starting anything.
+    fn run_to_exit(&self, config: &str) -> Output {
+        let config_path = self.path("watchdog.cfg");
+        fs::write(&config_path, config).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_seesaw_watchdog"))
+            .arg(format!("-config={}", config_path.display()))
+            .arg(format!("-log_dir={}", self.path("watchdog-logs").display()))
+            .arg(format!("-child_log_dir={}", self.path("logs").display()))
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .unwrap()
+    }
+}
+
 #[test]
 fn config_errors_exit_1() {
     let harness = Harness::new();
-    let config_path = harness.path("watchdog.cfg");
-    fs::write(
-        &config_path,
-        "[nobinary]\nargs = -v\n\n[badpriority]\nbinary = /bin/true\npriority = 99\n",
-    )
-    .unwrap();
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_seesaw_watchdog"))
-        .arg(format!("-config={}", config_path.display()))
-        .arg(format!(
-            "-log_dir={}",
-            harness.path("watchdog-logs").display()
-        ))
-        .arg(format!("-child_log_dir={}", harness.path("logs").display()))
-        .env_remove("JOURNAL_STREAM")
-        .output()
-        .unwrap();
+    let output = harness
+        .run_to_exit("[nobinary]\nargs = -v\n\n[badpriority]\nbinary = /bin/true\npriority = 99\n");
 
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let prefix = format!("{}:", config_path.display());
+    let prefix = format!("{}:", harness.path("watchdog.cfg").display());
     assert!(
         stderr.contains(&format!("{prefix}1:1: service \"nobinary\" has no binary")),
         "{stderr}"
     );
     assert!(stderr.contains(&format!("{prefix}6:")), "{stderr}");
     assert!(stderr.contains("priority = 99 is out of range"), "{stderr}");
+    assert!(!harness.path("logs").exists(), "a service was started");
+}
+
+#[test]
+fn missing_dependency_exits_1() {
+    let harness = Harness::new();
+    let output = harness.run_to_exit(
+        "[ncc]\nbinary = /bin/true\n\n[engine]\nbinary = /bin/true\ndependency = nccd\n",
+    );
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:6:14: dependency = nccd in [engine] names no defined service: define a [nccd] \
+         section or remove the dependency from [engine]",
+        harness.path("watchdog.cfg").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(harness.watchdog_log().contains(&expected));
     assert!(!harness.path("logs").exists(), "a service was started");
 }
 
@@ -551,24 +637,39 @@ fn journal_stderr_replaces_log_files() {
     assert!(files.is_empty(), "{files:?}");
 }
 
+/// Returns the unit file that `cargo xtask install` and the Debian package
+/// install.
+fn unit_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../systemd/seesaw_watchdog.service")
+}
+
+/// Prints the SKIPPED line that `cargo xtask test` counts, or panics when
+/// SEESAW_REQUIRE_ORACLES=1, as under CI, where the skip would hide a gap.
+fn skip_unless_required(test: &str, reason: &str) {
+    assert_ne!(
+        std::env::var("SEESAW_REQUIRE_ORACLES").as_deref(),
+        Ok("1"),
+        "{test} cannot run and SEESAW_REQUIRE_ORACLES=1: {reason}"
+    );
+    println!("SKIPPED {test}: {reason}");
+}
+
 #[test]
 fn systemd_unit_passes_verify() {
+    const TEST: &str = "systemd_unit_passes_verify";
     let analyze = Command::new("systemd-analyze").arg("--version").output();
     if let Err(error) = &analyze {
-        assert_ne!(
-            std::env::var("SEESAW_REQUIRE_ORACLES").as_deref(),
-            Ok("1"),
-            "systemd-analyze is required: {error}"
+        skip_unless_required(
+            TEST,
+            &format!("systemd-analyze not found ({error}); apt-get install systemd"),
         );
-        println!("SKIPPED systemd_unit_passes_verify: systemd-analyze not found ({error})");
         return;
     }
 
     // verify checks that ExecStart is executable, and the unit names the
     // installed path, so the copy points at the binary just built instead.
     let harness = Harness::new();
-    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../systemd/seesaw_watchdog.service");
-    let text = fs::read_to_string(&unit).unwrap();
+    let text = fs::read_to_string(unit_path()).unwrap();
     assert!(text.contains("ExecStart=/usr/local/seesaw/seesaw_watchdog\n"));
     let text = text.replace(
         "ExecStart=/usr/local/seesaw/seesaw_watchdog",
@@ -584,7 +685,7 @@ fn systemd_unit_passes_verify() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() && stderr.contains("Failed to initialize manager") {
-        println!("SKIPPED systemd_unit_passes_verify: systemd-analyze cannot run here: {stderr}");
+        skip_unless_required(TEST, &format!("systemd-analyze cannot run here: {stderr}"));
         return;
     }
     // Other units on the host may draw warnings too, so only lines about
@@ -595,6 +696,89 @@ fn systemd_unit_passes_verify() {
         .collect();
     assert!(ours.is_empty(), "{ours:?}");
     assert!(output.status.success(), "{stderr}");
+}
+
+/// Returns the `(section, key, value)` entries of a systemd unit, in file
+/// order, without comments and blank lines.
+fn unit_entries(text: &str) -> Vec<(String, String, String)> {
+    let mut section = String::new();
+    let mut entries = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+            continue;
+        }
+        let (key, value) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("unit line without '=': {line}"));
+        entries.push((
+            section.clone(),
+            key.trim().to_string(),
+            value.trim().to_string(),
+        ));
+    }
+    entries
+}
+
+/// Returns the single value of `key` in [Service], panicking when the key
+/// is missing or set more than once.
+fn service_value<'a>(entries: &'a [(String, String, String)], key: &str) -> &'a str {
+    let values: Vec<&str> = entries
+        .iter()
+        .filter(|(section, k, _)| section == "Service" && k == key)
+        .map(|(_, _, value)| value.as_str())
+        .collect();
+    assert_eq!(values.len(), 1, "{key} in [Service]: {values:?}");
+    values[0]
+}
+
+#[test]
+fn systemd_unit_has_seesaw_keys() {
+    let entries = unit_entries(&fs::read_to_string(unit_path()).unwrap());
+
+    assert_eq!(service_value(&entries, "Type"), "notify");
+    assert_eq!(
+        service_value(&entries, "ExecStart"),
+        "/usr/local/seesaw/seesaw_watchdog"
+    );
+    // systemd signals only the watchdog, which stops the services in order.
+    assert_eq!(service_value(&entries, "KillMode"), "process");
+    assert_eq!(service_value(&entries, "Restart"), "always");
+    assert!(
+        ["true", "yes", "on", "1"].contains(&service_value(&entries, "PrivateTmp")),
+        "PrivateTmp={}",
+        service_value(&entries, "PrivateTmp")
+    );
+
+    for key in ["LimitNOFILE", "LimitNPROC"] {
+        let value = service_value(&entries, key);
+        // A limit is one number or soft:hard.
+        for limit in value.split(':') {
+            let limit: u64 = limit
+                .parse()
+                .unwrap_or_else(|_| panic!("{key}={value} is not a number of the form N or N:M"));
+            assert!(limit >= 8192, "{key}={value} is below 8192");
+        }
+    }
+
+    // A bare number is seconds, as in the shipped unit.
+    let restart_sec = service_value(&entries, "RestartSec");
+    let seconds: u64 = restart_sec
+        .strip_suffix('s')
+        .unwrap_or(restart_sec)
+        .parse()
+        .unwrap_or_else(|_| panic!("RestartSec={restart_sec} is not a number of seconds"));
+    assert!(seconds > 0, "RestartSec={restart_sec}");
+
+    let wanted_by: Vec<&str> = entries
+        .iter()
+        .filter(|(section, key, _)| section == "Install" && key == "WantedBy")
+        .map(|(_, _, value)| value.as_str())
+        .collect();
+    assert_eq!(wanted_by, ["multi-user.target"]);
 }
 
 #[test]
