@@ -3,8 +3,11 @@
 //! healthy after one success once it is back.
 //!
 //! The servers are Debian's nginx, dnsmasq and FreeRADIUS, plus TCP and UDP
-//! echo services and the kernel's own ICMP echo. The checks run from a
-//! second namespace, so no packet leaves the pair.
+//! echo services and the kernel's own ICMP and ICMPv6 echo. The checks run
+//! from a second namespace, so no packet leaves the pair.
+//!
+//! The DSR and TUN tests put a VIP on the server's loopback and show that a
+//! check of each type reaches it only with its socket mark.
 
 mod support;
 
@@ -13,10 +16,13 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use seesaw_healthcheck::checker::CheckContext;
+use seesaw_healthcheck::checker::{CheckContext, CheckResult};
+use seesaw_healthcheck::config::CheckConfig;
 use seesaw_healthcheck::status::State;
 use seesaw_healthcheck::tls::TlsClients;
-use support::netns::{self, CLIENT_IP, NamespacePair, SERVER_IP, Server, require_program};
+use support::netns::{
+    self, CLIENT_IP, NamespacePair, SERVER_IP, SERVER_IP6, Server, require_program,
+};
 use support::{Harness, check_config, context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -72,6 +78,34 @@ fn cycle(
     });
 }
 
+/// Runs each check once in the client namespace, in order, and returns the
+/// results.
+fn run_in_client(
+    pair: &NamespacePair,
+    checks: &[CheckConfig],
+    context: &CheckContext,
+) -> Vec<CheckResult> {
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                netns::enter(&pair.client);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let mut results = Vec::new();
+                    for check in checks {
+                        results.push(support::run_once(check, context).await);
+                    }
+                    results
+                })
+            })
+            .join()
+            .expect("the check thread panicked")
+    })
+}
+
 /// Polls until `addr` accepts TCP connections from the client namespace.
 fn wait_for_tcp(pair: &NamespacePair, addr: SocketAddr, server: &mut Server) {
     let client = pair.client.clone();
@@ -92,7 +126,7 @@ fn wait_for_tcp(pair: &NamespacePair, addr: SocketAddr, server: &mut Server) {
     assert!(ready, "nothing accepts connections on {addr}");
 }
 
-/// TCP and UDP echo services on `port` in the server namespace, each on its
+/// TCP and UDP echo services on `ip:port` in the server namespace, on their
 /// own thread and runtime; dropping the handle stops them.
 struct EchoServer {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -100,7 +134,8 @@ struct EchoServer {
 }
 
 impl EchoServer {
-    fn start(pair: &NamespacePair, port: u16) -> EchoServer {
+    fn start(pair: &NamespacePair, ip: &str, port: u16) -> EchoServer {
+        let address: SocketAddr = format!("{ip}:{port}").parse().unwrap();
         let namespace = pair.server.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_sender, ready) = std::sync::mpsc::channel();
@@ -111,7 +146,6 @@ impl EchoServer {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let address: SocketAddr = format!("{SERVER_IP}:{port}").parse().unwrap();
                 let socket = tokio::net::TcpSocket::new_v4().unwrap();
                 socket.set_reuseaddr(true).unwrap();
                 socket.bind(address).unwrap();
@@ -170,14 +204,14 @@ impl Drop for EchoServer {
 #[ignore = "needs root: network namespaces"]
 fn root_tcp_check_cycle() {
     let pair = NamespacePair::new();
-    let mut echo = Some(EchoServer::start(&pair, 7000));
+    let mut echo = Some(EchoServer::start(&pair, SERVER_IP, 7000));
     let check = format!(
         r#""type": "TCP", "ip": "{SERVER_IP}", "port": 7000, "send": "ping", "receive": "ping""#
     );
     cycle(&pair, &check, context(), &mut |up| {
         echo.take();
         if up {
-            echo = Some(EchoServer::start(&pair, 7000));
+            echo = Some(EchoServer::start(&pair, SERVER_IP, 7000));
         }
     });
 }
@@ -186,14 +220,14 @@ fn root_tcp_check_cycle() {
 #[ignore = "needs root: network namespaces"]
 fn root_udp_check_cycle() {
     let pair = NamespacePair::new();
-    let mut echo = Some(EchoServer::start(&pair, 7001));
+    let mut echo = Some(EchoServer::start(&pair, SERVER_IP, 7001));
     let check = format!(
         r#""type": "UDP", "ip": "{SERVER_IP}", "port": 7001, "send": "ping", "receive": "ping""#
     );
     cycle(&pair, &check, context(), &mut |up| {
         echo.take();
         if up {
-            echo = Some(EchoServer::start(&pair, 7001));
+            echo = Some(EchoServer::start(&pair, SERVER_IP, 7001));
         }
     });
 }
@@ -205,6 +239,44 @@ fn root_icmp_check_cycle() {
     let check = format!(r#""type": "ICMP_PING", "ip": "{SERVER_IP}""#);
     cycle(&pair, &check, context(), &mut |up| {
         pair.server_sysctl("net.ipv4.icmp_echo_ignore_all", if up { "0" } else { "1" })
+    });
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_icmpv6_check_cycle() {
+    let pair = NamespacePair::new();
+    let check = format!(r#""type": "ICMP_PING", "ip": "{SERVER_IP6}""#);
+    // Echo requests sent in the first moments after the veth pair comes up
+    // can be lost, so wait for one reply before the first check runs.
+    let probe = check_config(&format!("{{{check}}}"));
+    let client = pair.client.clone();
+    let answered = thread::spawn(move || {
+        netns::enter(&client);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let context = context();
+            let deadline = Instant::now() + WAIT;
+            while Instant::now() < deadline {
+                let run = probe.checker.check(&context, 0);
+                let limit = Duration::from_millis(500);
+                if let Ok(result) = tokio::time::timeout(limit, run).await
+                    && result.success
+                {
+                    return true;
+                }
+            }
+            false
+        })
+    })
+    .join()
+    .unwrap();
+    assert!(answered, "no ICMPv6 echo reply within {WAIT:?}");
+    cycle(&pair, &check, context(), &mut |up| {
+        pair.server_sysctl("net.ipv6.icmp.echo_ignore_all", if up { "0" } else { "1" })
     });
 }
 
@@ -222,7 +294,9 @@ fn write_certificate(directory: &Path) -> CheckContext {
     CheckContext::new(TlsClients::from_ca_file(&directory.join("cert.pem")))
 }
 
-fn start_nginx(pair: &NamespacePair, nginx: &str, directory: &Path) -> Server {
+/// Starts nginx in the server namespace with HTTP on `ip:80` and HTTPS on
+/// `ip:443`, both serving `/healthz`.
+fn start_nginx(pair: &NamespacePair, nginx: &str, directory: &Path, ip: &str) -> Server {
     let config = directory.join("nginx.conf");
     let dir = directory.display();
     std::fs::write(
@@ -232,7 +306,7 @@ fn start_nginx(pair: &NamespacePair, nginx: &str, directory: &Path) -> Server {
              events {{}}\n\
              http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
                fastcgi_temp_path {dir}/fastcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
-               server {{\n    listen {SERVER_IP}:80;\n    listen {SERVER_IP}:443 ssl;\n\
+               server {{\n    listen {ip}:80;\n    listen {ip}:443 ssl;\n\
                  ssl_certificate {dir}/cert.pem;\n    ssl_certificate_key {dir}/key.pem;\n\
                  location /healthz {{ return 200 \"serving\\n\"; }}\n  }}\n}}\n"
         ),
@@ -244,11 +318,7 @@ fn start_nginx(pair: &NamespacePair, nginx: &str, directory: &Path) -> Server {
         &[nginx, "-c", &config, "-p", &dir.to_string()],
         &directory.join("nginx.log"),
     );
-    wait_for_tcp(
-        pair,
-        format!("{SERVER_IP}:80").parse().unwrap(),
-        &mut server,
-    );
+    wait_for_tcp(pair, format!("{ip}:80").parse().unwrap(), &mut server);
     server
 }
 
@@ -287,21 +357,23 @@ fn root_http_and_https_check_cycles() {
         ),
     ];
     for (check, context) in checks {
-        let mut server = Some(start_nginx(&pair, &nginx, directory.path()));
+        let mut server = Some(start_nginx(&pair, &nginx, directory.path(), SERVER_IP));
         cycle(&pair, &check, context, &mut |up| {
             server.take();
             if up {
-                server = Some(start_nginx(&pair, &nginx, directory.path()));
+                server = Some(start_nginx(&pair, &nginx, directory.path(), SERVER_IP));
             }
         });
     }
 }
 
-fn start_dnsmasq(pair: &NamespacePair, dnsmasq: &str, directory: &Path) -> Server {
+/// Starts dnsmasq in the server namespace on `ip:53` with the records
+/// `www.check.test A 198.18.0.99` and `v6.check.test AAAA 2001:db8::99`.
+fn start_dnsmasq(pair: &NamespacePair, dnsmasq: &str, directory: &Path, ip: &str) -> Server {
     let log = directory.join("dnsmasq.log");
     let pid_file = directory.join("dnsmasq.pid");
     let pid_option = format!("--pid-file={}", pid_file.display());
-    let listen = format!("--listen-address={SERVER_IP}");
+    let listen = format!("--listen-address={ip}");
     let mut server = pair.spawn(
         &pair.server,
         &[
@@ -312,10 +384,10 @@ fn start_dnsmasq(pair: &NamespacePair, dnsmasq: &str, directory: &Path) -> Serve
             "--no-hosts",
             "--bind-interfaces",
             &listen,
-            "--except-interface=lo",
             "--user=root",
             &pid_option,
             "--address=/www.check.test/198.18.0.99",
+            "--address=/v6.check.test/2001:db8::99",
             "--log-facility=-",
         ],
         &log,
@@ -333,20 +405,56 @@ fn root_dns_check_cycle() {
     };
     let pair = NamespacePair::new();
     let directory = tempfile::tempdir().unwrap();
-    let mut server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path()));
+    let mut server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path(), SERVER_IP));
     let check = format!(
         r#""type": "DNS", "ip": "{SERVER_IP}", "port": 53, "send": "www.check.test", "method": "A", "receive": "198.18.0.99""#
     );
     cycle(&pair, &check, context(), &mut |up| {
         server.take();
         if up {
-            server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path()));
+            server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path(), SERVER_IP));
+        }
+    });
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_dns_aaaa_check_cycle() {
+    let Some(dnsmasq) = require_program("root_dns_aaaa_check_cycle", "dnsmasq", "dnsmasq") else {
+        return;
+    };
+    let pair = NamespacePair::new();
+    let directory = tempfile::tempdir().unwrap();
+    let aaaa_check = |answer: &str| {
+        format!(
+            r#""type": "DNS", "ip": "{SERVER_IP}", "port": 53, "send": "v6.check.test", "method": "AAAA", "receive": "{answer}""#
+        )
+    };
+    let mut server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path(), SERVER_IP));
+
+    let mismatched = check_config(&format!("{{{}}}", aaaa_check("2001:db8::98")));
+    let [result] = &run_in_client(&pair, &[mismatched], &context())[..] else {
+        unreachable!("one check, one result");
+    };
+    assert!(!result.success, "{result:?}");
+    assert_eq!(
+        result.text(),
+        "DNS v6.check.test. IN AAAA query to port 53; failed to match answer"
+    );
+
+    cycle(&pair, &aaaa_check("2001:db8::99"), context(), &mut |up| {
+        server.take();
+        if up {
+            server = Some(start_dnsmasq(&pair, &dnsmasq, directory.path(), SERVER_IP));
         }
     });
 }
 
 /// Copies Debian's FreeRADIUS configuration into `directory` and adds a
-/// client for the client namespace and a user `healthcheck`.
+/// client for the client namespace, a user `healthcheck` and a user
+/// `challenger` who is always answered with an Access-Challenge. Rejects
+/// are sent at once instead of after FreeRADIUS' default one-second delay,
+/// which would exceed the checks' timeout.
 fn configure_freeradius(directory: &Path) -> String {
     let confdir = directory.join("raddb");
     let status = std::process::Command::new("cp")
@@ -362,7 +470,20 @@ fn configure_freeradius(directory: &Path) -> String {
     .unwrap();
     std::fs::write(
         confdir.join("mods-config/files/authorize"),
-        "healthcheck Cleartext-Password := \"pw\"\n",
+        "healthcheck Cleartext-Password := \"pw\"\n\
+         challenger Cleartext-Password := \"pw\", Response-Packet-Type := Access-Challenge\n",
+    )
+    .unwrap();
+    let radiusd = confdir.join("radiusd.conf");
+    let settings = std::fs::read_to_string(&radiusd).unwrap();
+    assert!(
+        settings.contains("reject_delay = 1"),
+        "reject_delay not found in {}",
+        radiusd.display()
+    );
+    std::fs::write(
+        &radiusd,
+        settings.replace("reject_delay = 1", "reject_delay = 0"),
     )
     .unwrap();
     confdir.display().to_string()
@@ -429,6 +550,86 @@ fn root_radius_check_cycle() {
             ));
         }
     });
+}
+
+/// Each `receive` value against the reply FreeRADIUS sends: a check is
+/// healthy only when the reply type matches, and `any` takes every reply
+/// that carries a valid authenticator.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_radius_reply_types() {
+    let Some(freeradius) = require_program("root_radius_reply_types", "freeradius", "freeradius")
+    else {
+        return;
+    };
+    let pair = NamespacePair::new();
+    let directory = tempfile::tempdir().unwrap();
+    let confdir = configure_freeradius(directory.path());
+    let start = || start_freeradius(&pair, &freeradius, directory.path(), &confdir);
+    let radius_check = |send: &str, receive: &str| {
+        format!(
+            r#""type": "RADIUS", "ip": "{SERVER_IP}", "port": 1812, "send": "{send}", "receive": "{receive}""#
+        )
+    };
+    let mut server = Some(start());
+
+    let mismatches = [
+        (
+            "healthcheck:wrong:s3cret",
+            "accept",
+            "got RADIUS Access-Reject response; want accept response",
+        ),
+        (
+            "healthcheck:pw:s3cret",
+            "reject",
+            "got RADIUS Access-Accept response; want reject response",
+        ),
+        (
+            "challenger:pw:s3cret",
+            "accept",
+            "got RADIUS Access-Challenge response; want accept response",
+        ),
+        (
+            "healthcheck:pw:s3cret",
+            "challenge",
+            "got RADIUS Access-Accept response; want challenge response",
+        ),
+        (
+            "healthcheck:pw:other",
+            "any",
+            "response authenticator mismatch (incorrect secret?)",
+        ),
+    ];
+    let checks: Vec<CheckConfig> = mismatches
+        .iter()
+        .map(|(send, receive, _)| check_config(&format!("{{{}}}", radius_check(send, receive))))
+        .collect();
+    let results = run_in_client(&pair, &checks, &context());
+    for ((send, receive, expected), result) in mismatches.iter().zip(&results) {
+        assert!(!result.success, "{send} with receive={receive}: {result:?}");
+        assert_eq!(
+            result.text(),
+            format!("RADIUS Access-Request to port 1812; {expected}"),
+            "{send} with receive={receive}"
+        );
+    }
+
+    let matches = [
+        ("healthcheck:wrong:s3cret", "reject"),
+        ("challenger:pw:s3cret", "challenge"),
+        ("healthcheck:wrong:s3cret", "any"),
+        ("challenger:pw:s3cret", "any"),
+        ("healthcheck:pw:s3cret", "any"),
+    ];
+    for (send, receive) in matches {
+        println!("cycle of {send} with receive={receive}");
+        cycle(&pair, &radius_check(send, receive), context(), &mut |up| {
+            server.take();
+            if up {
+                server = Some(start());
+            }
+        });
+    }
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! A client and a server network namespace joined by a veth pair, for tests
 //! against real servers.
 //!
-//! The client is 198.18.0.1/24 and the server 198.18.0.2/24; neither has a
-//! route out. Dropping the pair kills the processes it started, by PID, and
+//! The client is 198.18.0.1/24 and 2001:2::1/64, the server 198.18.0.2/24
+//! and 2001:2::2/64, all from the ranges RFC 2544 and RFC 5180 set aside for
+//! benchmarking; neither has a route out. Dropping the pair kills the processes it started, by PID, and
 //! deletes both namespaces, also when a test fails.
 
 use std::fs::File;
@@ -13,6 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const CLIENT_IP: &str = "198.18.0.1";
 pub const SERVER_IP: &str = "198.18.0.2";
+pub const CLIENT_IP6: &str = "2001:2::1";
+pub const SERVER_IP6: &str = "2001:2::2";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -78,7 +81,11 @@ impl NamespacePair {
             "netns",
             &pair.server,
         ]);
-        for (namespace, address) in [(&pair.client, CLIENT_IP), (&pair.server, SERVER_IP)] {
+        let addresses = [
+            (&pair.client, CLIENT_IP, CLIENT_IP6),
+            (&pair.server, SERVER_IP, SERVER_IP6),
+        ];
+        for (namespace, address, address6) in addresses {
             ip(&["-n", namespace, "link", "set", "lo", "up"]);
             ip(&[
                 "-n",
@@ -88,6 +95,18 @@ impl NamespacePair {
                 &format!("{address}/24"),
                 "dev",
                 "eth0",
+            ]);
+            // Without duplicate address detection the address is usable
+            // at once instead of after about a second.
+            ip(&[
+                "-n",
+                namespace,
+                "addr",
+                "add",
+                &format!("{address6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
             ]);
             ip(&["-n", namespace, "link", "set", "eth0", "up"]);
         }
