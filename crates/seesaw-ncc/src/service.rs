@@ -65,6 +65,34 @@ fn bgp_failed(action: String) -> impl FnOnce(BgpError) -> NccError {
     move |source| NccError::Bgp { action, source }
 }
 
+/// Checks whether a change after `index` in a batch sets or removes the
+/// object of the add at `index`. Such a change names the same service, or
+/// the same destination of the same service, or is a flush.
+fn overridden_later(requests: &[IpvsRequest], index: usize) -> bool {
+    requests[index + 1..]
+        .iter()
+        .any(|later| match (&requests[index], later) {
+            (_, IpvsRequest::Flush) => true,
+            (
+                IpvsRequest::AddService(service),
+                IpvsRequest::AddService(other) | IpvsRequest::UpdateService(other),
+            ) => service.key == other.key,
+            (IpvsRequest::AddService(service), IpvsRequest::DeleteService(key)) => {
+                service.key == *key
+            }
+            (
+                IpvsRequest::AddDestination(key, destination),
+                IpvsRequest::AddDestination(other_key, other)
+                | IpvsRequest::UpdateDestination(other_key, other)
+                | IpvsRequest::DeleteDestination(other_key, other),
+            ) => key == other_key && destination.address == other.address,
+            (IpvsRequest::AddDestination(key, _), IpvsRequest::DeleteService(other_key)) => {
+                key == other_key
+            }
+            _ => false,
+        })
+}
+
 impl NccService {
     /// Runs one IPVS request; adding what exists updates it and deleting
     /// what is missing succeeds.
@@ -162,11 +190,24 @@ impl NccService {
             .map_err(ipvs_failed("apply an IPVS batch".to_owned()))?;
         let mut failures = Vec::new();
         for failure in report.failures {
-            // Rejections that only say "already so" are retried one at a
-            // time with the idempotent rules of ipvs_execute.
-            let request = requests[failure.index].clone();
-            let settled = (failure.error.is_exists() || failure.error.is_not_found())
-                && self.ipvs_execute(request).await.is_ok();
+            // A delete of what was gone at its place in the batch did what
+            // it asked. An add of what existed becomes an update, as a
+            // single call does, unless a later change of the batch sets or
+            // removes the same object, because that change's result must
+            // stay.
+            let request = &requests[failure.index];
+            let settled = match request {
+                IpvsRequest::DeleteService(_) | IpvsRequest::DeleteDestination(..) => {
+                    failure.error.is_not_found()
+                }
+                IpvsRequest::AddService(_) | IpvsRequest::AddDestination(..)
+                    if failure.error.is_exists() =>
+                {
+                    overridden_later(&requests, failure.index)
+                        || self.ipvs_execute(request.clone()).await.is_ok()
+                }
+                _ => false,
+            };
             if !settled {
                 failures.push(proto::IpvsBatchFailure {
                     index: failure.index as u32,

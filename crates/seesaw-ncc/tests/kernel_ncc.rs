@@ -672,6 +672,106 @@ async fn kernel_ncc_lb_vip_and_services() {
     );
 }
 
+/// The kernel state that the Go Seesaw left on its master node (see
+/// `fixtures/go-seesaw/README.md`).
+const GO_IPTABLES: &str = include_str!("fixtures/go-seesaw/master__iptables-save.txt");
+const GO_IP6TABLES: &str = include_str!("fixtures/go-seesaw/master__ip6tables-save.txt");
+const GO_RULES: &str = include_str!("fixtures/go-seesaw/master__ip_rule.txt");
+const GO_ADDRESSES: &str = include_str!("fixtures/go-seesaw/master__ip_-d_addr.txt");
+const GO_ROUTES: &str = include_str!("fixtures/go-seesaw/master__ip_route_show_table_all.txt");
+
+/// The Go master's VIPs, moved into the lab's network.
+const GO_VIPS: [&str; 4] = ["10.10.0.143", "10.10.0.144", "10.10.0.145", "10.10.0.146"];
+
+/// Rules of a NAT virtual server on 10.10.0.144 and a fwmark virtual server
+/// on 10.10.0.145, in the form the Go NCC writes them. The captured master
+/// ran neither kind.
+const GO_NAT_AND_MARK: &str = "*raw
+-I PREROUTING 1 -p tcp -d 10.10.0.144/32 --dport 443 -j ACCEPT
+COMMIT
+*mangle
+-A PREROUTING -p tcp -d 10.10.0.145/32 --dport 80 -j MARK --set-mark 7
+COMMIT
+*nat
+-A POSTROUTING -m ipvs -p tcp --vport 443 --vaddr 10.10.0.144 -j SNAT --to-source 10.10.0.10 --random
+COMMIT
+";
+
+/// Moves the Go master's addresses and interface names into the lab's
+/// network: 100.115.222.128/25 becomes 10.10.0.0/24, with the node, the
+/// gateway and the cluster VIP at the lab's addresses and the other hosts
+/// keeping their last octet.
+fn go_state_in_lab(text: &str) -> String {
+    const NET: &str = "100.115.222.";
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(NET) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + NET.len()..];
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let octet: u8 = rest[..end].parse().expect("an address");
+        rest = &rest[end..];
+        out.push_str(&match octet {
+            128 => "10.10.0.0".to_owned(),
+            129 => GATEWAY.to_owned(),
+            130 => NODE.to_owned(),
+            132 => CLUSTER_VIP.to_owned(),
+            other => format!("10.10.0.{other}"),
+        });
+        if let Some(after) = rest.strip_prefix("/25") {
+            out.push_str("/24");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out.replace("ens224", "eth1").replace("ens192", "eth0")
+}
+
+/// `ip addr add` arguments for the IPv4 addresses of `interface` in
+/// `ip -d addr` output.
+fn ipv4_addresses_of(addresses: &str, interface: &str) -> Vec<String> {
+    let mut current = String::new();
+    let mut found = Vec::new();
+    for line in addresses.lines() {
+        if !line.starts_with(' ') {
+            // "3: eth1@if5: <...>" names the interface of the lines below.
+            current = line
+                .split(": ")
+                .nth(1)
+                .unwrap_or_default()
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+        } else if current == interface
+            && let Some(rest) = line.trim_start().strip_prefix("inet ")
+        {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            let mut args = vec![words[0].to_owned()];
+            if let Some(at) = words.iter().position(|word| *word == "brd") {
+                args.push(format!("brd {}", words[at + 1]));
+            }
+            found.push(format!("{} dev {interface}", args.join(" ")));
+        }
+    }
+    found
+}
+
+/// Rule lines of `iptables-save` output in built-in chains.
+fn builtin_chain_rules(saved: &str) -> Vec<String> {
+    saved
+        .lines()
+        .filter(|line| {
+            ["INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"]
+                .iter()
+                .any(|chain| line.starts_with(&format!("-A {chain} ")))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the kernel lab: creates namespaces, links and iptables rules"]
 async fn kernel_ncc_takes_over_go_state() {
@@ -679,67 +779,120 @@ async fn kernel_ncc_takes_over_go_state() {
     let lab = Lab::new("nccB");
     let run_dir = tempfile::tempdir().unwrap();
     let socket = run_dir.path().join("ncc.sock");
+    let ip6tables = iptables_program("ip6tables");
+    let ip6tables_save = || lab.exec("lb", &iptables_program("ip6tables-save"));
 
-    // What the Go NCC leaves on a master: rules in built-in chains, VIPs
-    // with `from <vip>` rules and node-sourced local routes.
+    // Host rules, which must stay.
     lab.iptables("-A INPUT -s 10.99.0.0/16 -p tcp --dport 22 -j ACCEPT");
-    for rule in [
-        format!("-t raw -A PREROUTING -d {CLUSTER_VIP}/32 -j ACCEPT"),
-        "-t raw -A PREROUTING -j NOTRACK".to_owned(),
-        "-t raw -A OUTPUT -j NOTRACK".to_owned(),
-        "-A INPUT -p tcp -m tcp --dport 10257 -j ACCEPT".to_owned(),
-        format!("-A INPUT -d {DSR_VIP}/32 -p tcp -m tcp --dport 80 -j ACCEPT"),
-        format!("-A INPUT -d {DSR_VIP}/32 -p icmp -j ACCEPT"),
-        format!("-A INPUT -d {DSR_VIP}/32 -p ipv6-icmp -j ACCEPT"),
-        format!("-A INPUT -d {DSR_VIP}/32 -j REJECT"),
+    lab.exec(
+        "lb",
+        &format!("{ip6tables} -w -A INPUT -s fd00:99::/64 -p tcp --dport 22 -j ACCEPT"),
+    );
+    let host_rule = "-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 22 -j ACCEPT";
+    let host_rule_v6 = "-A INPUT -s fd00:99::/64 -p tcp -m tcp --dport 22 -j ACCEPT";
+
+    // The Go master's state: iptables and ip6tables rules in the built-in
+    // chains, the VMAC, the cluster VIP and VIPs on the LB interface, the
+    // `lookup 2` rules, table 2 and the node-sourced local routes.
+    let files = tempfile::tempdir().unwrap();
+    for (name, program, text) in [
+        ("v4.save", "iptables-restore", go_state_in_lab(GO_IPTABLES)),
+        ("nat.save", "iptables-restore", GO_NAT_AND_MARK.to_owned()),
+        ("v6.save", "ip6tables-restore", GO_IP6TABLES.to_owned()),
     ] {
-        lab.iptables(&rule);
+        let path = files.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        lab.exec(
+            "lb",
+            &format!(
+                "{} -w --noflush {}",
+                iptables_program(program),
+                path.display()
+            ),
+        );
     }
-    lab.exec("lb", "ip link set eth1 address 00:00:5e:00:01:3c");
+    let go_v4 = lab.iptables_save();
+    let go_v6 = ip6tables_save();
+    for line in [
+        format!("-A PREROUTING -d {CLUSTER_VIP}/32 -j ACCEPT"),
+        "-A PREROUTING -d 10.10.0.144/32 -p tcp -m tcp --dport 443 -j ACCEPT".to_owned(),
+        "-A PREROUTING -d 10.10.0.145/32 -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x7/0xffffffff"
+            .to_owned(),
+        "-A INPUT -d 10.10.0.143/32 -p ipv6-icmp -j ACCEPT".to_owned(),
+        host_rule.to_owned(),
+    ] {
+        assert!(go_v4.contains(&line), "{line} not applied:\n{go_v4}");
+    }
+    assert!(go_v4.contains("--vaddr 10.10.0.144"), "{go_v4}");
+    assert!(go_v6.contains("-A OUTPUT -j NOTRACK"), "{go_v6}");
+
+    let go_addresses = go_state_in_lab(GO_ADDRESSES);
+    let go_mac = go_addresses
+        .lines()
+        .skip_while(|line| !line.contains(" eth1@"))
+        .find_map(|line| line.trim_start().strip_prefix("link/ether "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the LB interface's MAC")
+        .to_owned();
+    lab.exec("lb", &format!("ip link set eth1 address {go_mac}"));
+    let addresses = ipv4_addresses_of(&go_addresses, "eth1");
+    assert_eq!(addresses.len(), 5, "{addresses:?}");
+    for address in &addresses {
+        lab.exec("lb", &format!("ip addr add {address}"));
+    }
+    let mut rule_count = 0;
+    for line in go_state_in_lab(GO_RULES).lines() {
+        let (priority, rule) = line.split_once(":\t").expect("a rule line");
+        if rule.contains("lookup 2") {
+            lab.exec("lb", &format!("ip rule add pref {priority} {rule}"));
+            rule_count += 1;
+        }
+    }
+    assert_eq!(rule_count, 6);
+    let mut route_count = 0;
+    for route in go_state_in_lab(GO_ROUTES).lines() {
+        let go_route = route.contains(" table 2 ")
+            || (route.starts_with("local ")
+                && route.contains(" table local ")
+                && !route.contains(" proto kernel "));
+        if go_route {
+            lab.exec("lb", &format!("ip route append {route}"));
+            route_count += 1;
+        }
+    }
+    assert_eq!(route_count, 6);
+    // An anycast VIP on the dummy interface with its node-sourced route.
+    let anycast = "192.168.255.1";
+    lab.exec("lb", "ip link add dummy0 type dummy");
+    lab.exec("lb", "ip link set dummy0 up");
+    lab.exec("lb", &format!("ip addr add {anycast}/32 dev dummy0"));
     lab.exec(
         "lb",
-        &format!("ip addr add {CLUSTER_VIP}/24 brd 10.10.0.255 dev eth1"),
+        &format!("ip route append local {anycast} dev dummy0 table local scope host src {NODE}"),
     );
-    lab.exec(
-        "lb",
-        &format!("ip addr add {DSR_VIP}/24 brd 10.10.0.255 dev eth1"),
-    );
-    lab.exec(
-        "lb",
-        &format!("ip rule add from all to {CLUSTER_VIP} lookup 2"),
-    );
-    lab.exec("lb", &format!("ip rule add from {CLUSTER_VIP} lookup 2"));
-    lab.exec("lb", &format!("ip rule add from {DSR_VIP} lookup 2"));
-    lab.exec("lb", &format!("ip rule add from {NAT_VIP} lookup 2"));
-    lab.exec(
-        "lb",
-        &format!("ip route append table local local {DSR_VIP} dev eth1 src {NODE}"),
-    );
+    for vip in GO_VIPS {
+        assert_eq!(local_routes(&lab, vip).len(), 2, "{vip}");
+    }
 
     let mut daemon = lab.start_ncc(&socket);
     let mut ncc = client(&socket).await;
 
-    // Soon after start the Go rules leave the built-in chains; the host
-    // rule stays. The NCC removes them while it already serves, before any
-    // call that changes the network.
+    // Soon after start the Go rules leave the built-in chains of both
+    // families; the host rules stay. The NCC removes them while it already
+    // serves, before any call that changes the network.
+    let only_host_rules = |saved: &str, host: &str| builtin_chain_rules(saved) == [host];
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut saved = lab.iptables_save();
-    while saved.contains("-A INPUT -d ") && std::time::Instant::now() < deadline {
+    let (mut saved, mut saved_v6) = (lab.iptables_save(), ip6tables_save());
+    while !(only_host_rules(&saved, host_rule) && only_host_rules(&saved_v6, host_rule_v6))
+        && std::time::Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(200));
-        saved = lab.iptables_save();
+        (saved, saved_v6) = (lab.iptables_save(), ip6tables_save());
     }
-    assert!(!saved.contains("-A PREROUTING -j NOTRACK"), "{saved}");
-    assert!(!saved.contains("-A OUTPUT -j NOTRACK"), "{saved}");
+    assert_eq!(builtin_chain_rules(&saved), [host_rule], "{saved}");
+    assert_eq!(builtin_chain_rules(&saved_v6), [host_rule_v6], "{saved_v6}");
     assert!(
-        !saved.contains(&format!("-A INPUT -d {DSR_VIP}/32")),
-        "{saved}"
-    );
-    assert!(
-        !saved.contains("-A INPUT -p tcp -m tcp --dport 10257"),
-        "{saved}"
-    );
-    assert!(
-        saved.contains("-A INPUT -s 10.99.0.0/16 -p tcp -m tcp --dport 22 -j ACCEPT"),
+        !saved.contains(&format!("-d {CLUSTER_VIP}/32 -j ACCEPT")),
         "{saved}"
     );
 
@@ -747,20 +900,80 @@ async fn kernel_ncc_takes_over_go_state() {
     ncc.init_lb_interface(lb_interface())
         .await
         .expect("InitLbInterface");
+    ncc.bring_lb_interface_up(lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
     let rules = lab.exec("lb", "ip rule");
-    assert!(!rules.contains(DSR_VIP), "{rules}");
-    assert!(!rules.contains(NAT_VIP), "{rules}");
     assert_eq!(rules.matches("lookup 2").count(), 2, "{rules}");
-    assert!(!lab.exec("lb", "ip addr show eth1").contains(DSR_VIP));
     assert!(
-        local_routes(&lab, DSR_VIP).is_empty(),
-        "{:?}",
-        local_routes(&lab, DSR_VIP)
+        rules.contains(&format!("from all to {CLUSTER_VIP} lookup 2")),
+        "{rules}"
     );
+    assert!(
+        rules.contains(&format!("from {CLUSTER_VIP} lookup 2")),
+        "{rules}"
+    );
+    let eth1 = lab.exec("lb", "ip -d addr show eth1");
+    assert!(eth1.contains("link/ether 00:00:5e:00:01:3c"), "{eth1}");
+    let inet: Vec<&str> = eth1
+        .lines()
+        .filter(|line| line.trim_start().starts_with("inet "))
+        .collect();
+    assert_eq!(inet.len(), 1, "{eth1}");
+    assert!(
+        inet[0].contains(&format!("inet {CLUSTER_VIP}/24 brd 10.10.0.255")),
+        "{eth1}"
+    );
+    let dummy = lab.exec("lb", "ip addr show dummy0");
+    assert!(!dummy.contains(anycast), "{dummy}");
+    for vip in GO_VIPS.into_iter().chain([anycast]) {
+        assert!(
+            local_routes(&lab, vip).is_empty(),
+            "{vip}: {:?}",
+            local_routes(&lab, vip)
+        );
+    }
+    let table = lab.exec("lb", "ip route show table 2");
+    assert_eq!(table.matches("default via").count(), 1, "{table}");
+
+    // Ours exist next to the host rules, which are the only others in the
+    // built-in chains.
+    for (saved, host) in [
+        (lab.iptables_save(), host_rule),
+        (ip6tables_save(), host_rule_v6),
+    ] {
+        for line in builtin_chain_rules(&saved) {
+            assert!(
+                line == host || line.contains(" -j SEESAW-"),
+                "{line}:\n{saved}"
+            );
+        }
+        for line in [
+            host,
+            "-A INPUT -j SEESAW-INPUT",
+            "-A OUTPUT -j SEESAW-OUTPUT",
+            "-A SEESAW-INPUT -p tcp -m tcp --dport 10257 -j ACCEPT",
+            "-A SEESAW-PREROUTING -j NOTRACK",
+            "-A SEESAW-OUTPUT -j NOTRACK",
+        ] {
+            assert!(saved.contains(line), "{line} missing:\n{saved}");
+        }
+    }
     let saved = lab.iptables_save();
-    assert!(saved.contains("-A SEESAW-PREROUTING -j NOTRACK"), "{saved}");
+    assert!(
+        saved.contains(&format!(
+            "-A SEESAW-PREROUTING -d {CLUSTER_VIP}/32 -j ACCEPT"
+        )),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("-A POSTROUTING -j SEESAW-POSTROUTING"),
+        "{saved}"
+    );
 
     assert!(daemon.stop().success());
+    assert!(lab.iptables_save().contains(host_rule));
+    assert!(ip6tables_save().contains(host_rule_v6));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2429,4 +2642,613 @@ fn rule_lines(saved: &str) -> Vec<String> {
         .filter(|line| line.starts_with("-A ") || line.starts_with('*'))
         .map(str::to_owned)
         .collect()
+}
+
+/// Finds the `ipvsadm` line of destination `address` and splits it into
+/// words, such as `["->", "10.40.0.1:8080", "Masq", "1", "0", "0"]`.
+fn destination_words(table: &str, address: &str) -> Option<Vec<String>> {
+    table
+        .lines()
+        .map(|line| {
+            line.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .find(|words| words.len() > 1 && words[0] == "->" && words[1] == address)
+}
+
+fn destination_request(
+    service: &proto::IpvsService,
+    address: &str,
+    forward: proto::IpvsForward,
+    weight: i32,
+) -> proto::IpvsDestinationRequest {
+    proto::IpvsDestinationRequest {
+        service: service.key.clone(),
+        destination: Some(proto::IpvsDestination {
+            address: address.to_owned(),
+            port: 8080,
+            forward: forward as i32,
+            weight,
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and IPVS services"]
+async fn kernel_ncc_ipvs_single_calls() {
+    require_lab();
+    let lab = Lab::new("nccI");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    let ipvsadm = |args: &str| lab.exec("lb", &format!("ipvsadm -Ln {args}"));
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+
+    // A service, added twice, and read back.
+    let web = batch_service("10.30.0.1", 80, "wrr");
+    let key = web.key.clone().unwrap();
+    ncc.ipvs_add_service(web.clone())
+        .await
+        .expect("IpvsAddService");
+    ncc.ipvs_add_service(web.clone())
+        .await
+        .expect("IpvsAddService again");
+    let table = ipvsadm("");
+    assert_eq!(table.matches("TCP  10.30.0.1:80 wrr").count(), 1, "{table}");
+    let got = ncc
+        .ipvs_get_service(key.clone())
+        .await
+        .expect("IpvsGetService")
+        .into_inner();
+    assert_eq!(got.key.as_ref(), Some(&key), "{got:?}");
+    assert_eq!(got.scheduler, "wrr", "{got:?}");
+    assert!(got.destinations.is_empty(), "{got:?}");
+
+    // Destinations: adding one that exists updates it.
+    use proto::IpvsForward::{DirectRoute, Masquerade, Tunnel};
+    ncc.ipvs_add_destination(destination_request(&web, "10.40.0.1", Masquerade, 1))
+        .await
+        .expect("IpvsAddDestination");
+    let words = destination_words(&ipvsadm(""), "10.40.0.1:8080").expect("10.40.0.1 added");
+    assert_eq!(words[2..4], ["Masq", "1"], "{words:?}");
+    ncc.ipvs_add_destination(destination_request(&web, "10.40.0.1", Masquerade, 4))
+        .await
+        .expect("IpvsAddDestination again");
+    let words = destination_words(&ipvsadm(""), "10.40.0.1:8080").expect("10.40.0.1 kept");
+    assert_eq!(words[2..4], ["Masq", "4"], "{words:?}");
+    let mut limited = destination_request(&web, "10.40.0.2", DirectRoute, 2);
+    let destination = limited.destination.as_mut().unwrap();
+    destination.upper_threshold = 100;
+    destination.lower_threshold = 10;
+    ncc.ipvs_add_destination(limited)
+        .await
+        .expect("IpvsAddDestination with thresholds");
+    let words = destination_words(&ipvsadm(""), "10.40.0.2:8080").expect("10.40.0.2 added");
+    assert_eq!(words[2..4], ["Route", "2"], "{words:?}");
+    let words = destination_words(&ipvsadm("--thresholds"), "10.40.0.2:8080").unwrap();
+    assert_eq!(words[2..4], ["100", "10"], "{words:?}");
+
+    ncc.ipvs_update_destination(destination_request(&web, "10.40.0.1", Tunnel, 5))
+        .await
+        .expect("IpvsUpdateDestination");
+    let words = destination_words(&ipvsadm(""), "10.40.0.1:8080").unwrap();
+    assert_eq!(words[2..4], ["Tunnel", "5"], "{words:?}");
+    let error = ncc
+        .ipvs_update_destination(destination_request(&web, "10.40.0.9", Tunnel, 5))
+        .await
+        .expect_err("updating a missing destination");
+    assert_eq!(error.code(), tonic::Code::NotFound, "{error:?}");
+    assert!(error.message().contains("10.40.0.9"), "{error:?}");
+
+    // Updating the service: scheduler, persistence and netmask.
+    let mut persistent = batch_service("10.30.0.1", 80, "rr");
+    persistent.flags = 1;
+    persistent.timeout = 300;
+    persistent.netmask = 24;
+    ncc.ipvs_update_service(persistent)
+        .await
+        .expect("IpvsUpdateService");
+    let table = ipvsadm("");
+    assert!(
+        table.contains("TCP  10.30.0.1:80 rr persistent 300 mask 255.255.255.0"),
+        "{table}"
+    );
+    let got = ncc
+        .ipvs_get_service(key.clone())
+        .await
+        .expect("IpvsGetService after the update")
+        .into_inner();
+    assert_eq!(got.scheduler, "rr", "{got:?}");
+    assert_eq!(got.flags & 1, 1, "{got:?}");
+    assert_eq!((got.timeout, got.netmask), (300, 24), "{got:?}");
+    let mut destinations: Vec<_> = got
+        .destinations
+        .iter()
+        .map(|d| {
+            (
+                d.address.as_str(),
+                d.port,
+                d.forward,
+                d.weight,
+                d.upper_threshold,
+                d.lower_threshold,
+            )
+        })
+        .collect();
+    destinations.sort();
+    assert_eq!(
+        destinations,
+        [
+            ("10.40.0.1", 8080, Tunnel as i32, 5, 0, 0),
+            ("10.40.0.2", 8080, DirectRoute as i32, 2, 100, 10),
+        ],
+        "{got:?}"
+    );
+    let mut missing = batch_service("10.30.0.9", 99, "rr");
+    let error = ncc
+        .ipvs_update_service(missing.clone())
+        .await
+        .expect_err("updating a missing service");
+    assert_eq!(error.code(), tonic::Code::NotFound, "{error:?}");
+    assert!(error.message().contains("10.30.0.9:99"), "{error:?}");
+    let error = ncc
+        .ipvs_get_service(missing.key.clone().unwrap())
+        .await
+        .expect_err("getting a missing service");
+    assert_eq!(error.code(), tonic::Code::NotFound, "{error:?}");
+    assert!(error.message().contains("10.30.0.9:99"), "{error:?}");
+
+    // An IPv6 service and a firewall-mark service, then the list.
+    let mut v6 = batch_service("fd00:30::1", 443, "sh");
+    v6.key.as_mut().unwrap().family = proto::AddressFamily::Ipv6 as i32;
+    ncc.ipvs_add_service(v6).await.expect("IpvsAddService IPv6");
+    let marked = proto::IpvsService {
+        key: Some(proto::IpvsServiceKey {
+            fwmark: 7,
+            family: proto::AddressFamily::Ipv4 as i32,
+            ..Default::default()
+        }),
+        scheduler: "wlc".to_owned(),
+        ..Default::default()
+    };
+    ncc.ipvs_add_service(marked)
+        .await
+        .expect("IpvsAddService fwmark");
+    let table = ipvsadm("");
+    assert!(table.contains("TCP  [fd00:30::1]:443 sh"), "{table}");
+    assert!(table.contains("FWM  7 wlc"), "{table}");
+    let list = ncc
+        .ipvs_list_services(proto::Empty {})
+        .await
+        .expect("IpvsListServices")
+        .into_inner();
+    assert_eq!(list.services.len(), 3, "{list:?}");
+    let listed = list
+        .services
+        .iter()
+        .find(|service| service.key.as_ref() == Some(&key))
+        .expect("the TCP service listed");
+    assert_eq!(listed.scheduler, "rr", "{listed:?}");
+    assert_eq!(listed.destinations.len(), 2, "{listed:?}");
+    let keys: Vec<String> = list
+        .services
+        .iter()
+        .map(|service| {
+            let key = service.key.as_ref().unwrap();
+            format!(
+                "{} {} {} {}",
+                key.protocol, key.address, key.port, key.fwmark
+            )
+        })
+        .collect();
+    assert!(keys.contains(&"6 fd00:30::1 443 0".to_owned()), "{keys:?}");
+    assert!(keys.iter().any(|key| key.ends_with(" 7")), "{keys:?}");
+
+    // Deleting a destination and a service, each twice, and a destination
+    // of a service that is gone.
+    let gone = destination_request(&web, "10.40.0.2", DirectRoute, 2);
+    ncc.ipvs_delete_destination(gone.clone())
+        .await
+        .expect("IpvsDeleteDestination");
+    assert!(destination_words(&ipvsadm(""), "10.40.0.2:8080").is_none());
+    assert!(destination_words(&ipvsadm(""), "10.40.0.1:8080").is_some());
+    ncc.ipvs_delete_destination(gone.clone())
+        .await
+        .expect("IpvsDeleteDestination again");
+    ncc.ipvs_delete_service(key.clone())
+        .await
+        .expect("IpvsDeleteService");
+    assert!(!ipvsadm("").contains("10.30.0.1:80"));
+    ncc.ipvs_delete_service(key.clone())
+        .await
+        .expect("IpvsDeleteService again");
+    ncc.ipvs_delete_destination(gone)
+        .await
+        .expect("IpvsDeleteDestination of a deleted service");
+    missing.key.as_mut().unwrap().port = 98;
+    ncc.ipvs_delete_service(missing.key.unwrap())
+        .await
+        .expect("IpvsDeleteService of a service never added");
+    let table = ipvsadm("");
+    assert!(table.contains("TCP  [fd00:30::1]:443 sh"), "{table}");
+
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+    let table = ipvsadm("");
+    assert!(
+        !table.contains("TCP ") && !table.contains("FWM "),
+        "{table}"
+    );
+    assert!(daemon.stop().success());
+}
+
+fn ipvs_change(change: proto::ipvs_change::Change) -> proto::IpvsChange {
+    proto::IpvsChange {
+        change: Some(change),
+    }
+}
+
+/// Builds a change of the NAT destination `address`, port 8080, of
+/// `service`; `kind` is the change's variant, such as `Change::AddDestination`.
+fn nat_destination_change(
+    kind: fn(proto::IpvsDestinationRequest) -> proto::ipvs_change::Change,
+    service: &proto::IpvsService,
+    address: &str,
+    weight: i32,
+) -> proto::IpvsChange {
+    ipvs_change(kind(destination_request(
+        service,
+        address,
+        proto::IpvsForward::Masquerade,
+        weight,
+    )))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and IPVS services"]
+async fn kernel_ncc_ipvs_batch_updates_and_deletes() {
+    use proto::ipvs_change::Change;
+    require_lab();
+    let lab = Lab::new("nccU");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    let ipvsadm = || lab.exec("lb", "ipvsadm -Ln");
+    ncc.ipvs_flush(proto::Empty {}).await.expect("IpvsFlush");
+
+    let one = batch_service("10.30.1.1", 80, "rr");
+    let two = batch_service("10.30.1.2", 80, "rr");
+    let report = ncc
+        .ipvs_apply(proto::IpvsBatch {
+            changes: vec![
+                add_service_change(&one),
+                add_service_change(&two),
+                batch_destination(&one, "10.40.0.1"),
+                batch_destination(&one, "10.40.0.2"),
+                batch_destination(&two, "10.40.0.1"),
+            ],
+        })
+        .await
+        .expect("IpvsApply of adds")
+        .into_inner();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.applied, 5);
+
+    // Updates and deletes, with adds of what exists and deletes of what is
+    // gone, which succeed.
+    let mut one_wlc = one.clone();
+    one_wlc.scheduler = "wlc".to_owned();
+    let changes = vec![
+        ipvs_change(Change::UpdateService(one_wlc.clone())),
+        nat_destination_change(Change::UpdateDestination, &one, "10.40.0.1", 9),
+        nat_destination_change(Change::DeleteDestination, &one, "10.40.0.2", 1),
+        ipvs_change(Change::DeleteService(two.key.clone().unwrap())),
+        ipvs_change(Change::DeleteService(two.key.clone().unwrap())),
+        nat_destination_change(Change::DeleteDestination, &one, "10.40.0.7", 1),
+        nat_destination_change(Change::DeleteDestination, &two, "10.40.0.1", 1),
+        ipvs_change(Change::AddService(one_wlc.clone())),
+        nat_destination_change(Change::AddDestination, &one, "10.40.0.1", 9),
+        // Pairs of changes to one object must end as in batch order. An
+        // add of what exists comes before its delete, a delete of what is
+        // gone before its add, and an add of an existing service before
+        // an update of it.
+        nat_destination_change(Change::AddDestination, &one, "10.40.0.1", 9),
+        nat_destination_change(Change::DeleteDestination, &one, "10.40.0.1", 9),
+        nat_destination_change(Change::DeleteDestination, &one, "10.40.0.5", 1),
+        nat_destination_change(Change::AddDestination, &one, "10.40.0.5", 3),
+        ipvs_change(Change::AddService(one.clone())),
+        ipvs_change(Change::UpdateService(one_wlc.clone())),
+    ];
+    let count = changes.len() as u32;
+    let report = ncc
+        .ipvs_apply(proto::IpvsBatch { changes })
+        .await
+        .expect("IpvsApply of updates and deletes")
+        .into_inner();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.applied, count);
+    let table = ipvsadm();
+    assert!(table.contains("TCP  10.30.1.1:80 wlc"), "{table}");
+    assert!(!table.contains("10.30.1.2:80"), "{table}");
+    assert!(
+        destination_words(&table, "10.40.0.1:8080").is_none(),
+        "{table}"
+    );
+    assert!(
+        destination_words(&table, "10.40.0.2:8080").is_none(),
+        "{table}"
+    );
+    let words = destination_words(&table, "10.40.0.5:8080").expect("10.40.0.5 added");
+    assert_eq!(words[2..4], ["Masq", "3"], "{table}");
+
+    // Changes after a flush apply to the empty table, in order: an add of
+    // a destination that exists, then an update of it.
+    let three = batch_service("10.30.1.3", 80, "rr");
+    let report = ncc
+        .ipvs_apply(proto::IpvsBatch {
+            changes: vec![
+                ipvs_change(Change::Flush(proto::Empty {})),
+                add_service_change(&three),
+                batch_destination(&three, "10.40.0.3"),
+                batch_destination(&three, "10.40.0.3"),
+                nat_destination_change(Change::UpdateDestination, &three, "10.40.0.3", 6),
+            ],
+        })
+        .await
+        .expect("IpvsApply with a flush")
+        .into_inner();
+    assert!(report.failures.is_empty(), "{report:?}");
+    assert_eq!(report.applied, 5);
+    let table = ipvsadm();
+    assert!(!table.contains("10.30.1.1:80"), "{table}");
+    assert!(table.contains("TCP  10.30.1.3:80 rr"), "{table}");
+    let words = destination_words(&table, "10.40.0.3:8080").expect("10.40.0.3 added");
+    assert_eq!(words[2..4], ["Masq", "6"], "{table}");
+
+    let report = ncc
+        .ipvs_apply(proto::IpvsBatch {
+            changes: vec![ipvs_change(Change::Flush(proto::Empty {}))],
+        })
+        .await
+        .expect("IpvsApply of a flush")
+        .into_inner();
+    assert_eq!(report.applied, 1, "{report:?}");
+    let table = ipvsadm();
+    assert!(!table.contains("TCP "), "{table}");
+    assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and sends ARP"]
+async fn kernel_ncc_gratuitous_arp_and_default_route() {
+    require_lab();
+    let lab = Lab::new("nccW");
+    add_ipv6(&lab);
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+
+    let route = ncc
+        .get_default_route(proto::Empty {})
+        .await
+        .expect("GetDefaultRoute")
+        .into_inner();
+    assert_eq!(route.gateway, GATEWAY, "{route:?}");
+    assert_eq!(route.interface, "eth0", "{route:?}");
+
+    ncc.init_lb_interface(dual_stack_lb_interface())
+        .await
+        .expect("InitLbInterface");
+    ncc.bring_lb_interface_up(dual_stack_lb_interface())
+        .await
+        .expect("BringLbInterfaceUp");
+    // The IPv6 advertisement is sent from its address, so that address
+    // must be on the node; the IPv4 one need not be.
+    ncc.add_vip(dual_stack_vip("fd00:10::102", proto::VipType::Unicast))
+        .await
+        .expect("AddVip IPv6");
+    // The default route of the main table is still the node's.
+    let route = ncc
+        .get_default_route(proto::Empty {})
+        .await
+        .expect("GetDefaultRoute after init")
+        .into_inner();
+    assert_eq!(
+        (route.gateway.as_str(), route.interface.as_str()),
+        (GATEWAY, "eth0")
+    );
+
+    // One call announces an IPv4 and an IPv6 address from the VMAC. It
+    // lists three failures: an IPv6 address that is not on the node, a
+    // malformed address and an unknown interface.
+    let arp = start_capture(&lab, "arp and arp[14:4] = 0x0a0a0066").await;
+    let na = start_capture(&lab, "icmp6 and ip6[40] == 136 and ip6[60:4] == 0x00000102").await;
+    let reply = ncc
+        .send_gratuitous_arp(proto::GratuitousArpRequest {
+            targets: vec![
+                proto::GratuitousArpTarget {
+                    interface: "eth1".to_owned(),
+                    addresses: vec![
+                        "10.10.0.102".to_owned(),
+                        "fd00:10::102".to_owned(),
+                        "fd00:10::103".to_owned(),
+                        "not-an-address".to_owned(),
+                    ],
+                },
+                proto::GratuitousArpTarget {
+                    interface: "nosuch0".to_owned(),
+                    addresses: vec!["10.10.0.103".to_owned()],
+                },
+            ],
+        })
+        .await
+        .expect("SendGratuitousArp")
+        .into_inner();
+    assert_eq!(reply.sent, 2, "{reply:?}");
+    assert_eq!(reply.failures.len(), 3, "{reply:?}");
+    assert!(
+        reply.failures[0].starts_with("fd00:10::103 on eth1: "),
+        "{reply:?}"
+    );
+    assert!(
+        reply.failures[1].starts_with("not-an-address on eth1: "),
+        "{reply:?}"
+    );
+    assert!(reply.failures[2].contains("nosuch0"), "{reply:?}");
+    let arp = captured(arp);
+    assert!(
+        arp.contains("00:00:5e:00:01:3c > ff:ff:ff:ff:ff:ff"),
+        "{arp}"
+    );
+    assert!(
+        arp.contains("Request who-has 10.10.0.102 tell 10.10.0.102, length 28"),
+        "{arp}"
+    );
+    let na = captured(na);
+    assert!(na.contains("00:00:5e:00:01:3c > 33:33:00:00:00:01"), "{na}");
+    assert!(na.contains("fd00:10::102 > ff02::1"), "{na}");
+    assert!(na.contains("hlim 255"), "{na}");
+    assert!(na.contains("tgt is fd00:10::102"), "{na}");
+    assert!(na.contains("override"), "{na}");
+    assert!(daemon.stop().success());
+}
+
+/// Lists the sysctls that the Go NCC sets and that exist in a network
+/// namespace, with their values, for `interfaces`. The `gc_thresh` keys,
+/// which it sets too, exist only in the initial namespace.
+fn expected_sysctls(interfaces: &[&str]) -> Vec<(String, &'static str)> {
+    let mut keys: Vec<(String, &'static str)> = [
+        ("net/ipv4/ip_forward", "1"),
+        ("net/ipv4/vs/conntrack", "1"),
+        ("net/netfilter/nf_conntrack_tcp_timeout_established", "900"),
+        ("net/ipv4/vs/expire_nodest_conn", "1"),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+    for interface in interfaces {
+        for (family, key, value) in [
+            ("ipv4", "accept_local", "1"),
+            ("ipv4", "arp_filter", "1"),
+            ("ipv4", "arp_ignore", "1"),
+            ("ipv4", "arp_announce", "2"),
+            ("ipv4", "arp_notify", "1"),
+            ("ipv4", "rp_filter", "2"),
+            ("ipv4", "send_redirects", "0"),
+            ("ipv6", "autoconf", "0"),
+            ("ipv6", "accept_dad", "0"),
+            ("ipv6", "dad_transmits", "0"),
+        ] {
+            keys.push((format!("net/{family}/conf/{interface}/{key}"), value));
+        }
+    }
+    keys
+}
+
+/// Reads `keys` under /proc/sys in the load balancer's namespace.
+fn read_sysctls(lab: &Lab, keys: &[String]) -> Vec<String> {
+    let script = keys
+        .iter()
+        .map(|key| format!("cat /proc/sys/{key}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let values: Vec<String> = lab
+        .exec("lb", &format!("sh -c '{script}'"))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(values.len(), keys.len(), "{values:?}");
+    values
+}
+
+/// Pairs each key with the value read, for readable assertion messages.
+fn sysctl_values(keys: &[String], values: &[String]) -> Vec<String> {
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the kernel lab: creates namespaces and changes sysctls"]
+async fn kernel_ncc_sysctls_set_and_restored() {
+    require_lab();
+    let lab = Lab::new("nccY");
+    let run_dir = tempfile::tempdir().unwrap();
+    let socket = run_dir.path().join("ncc.sock");
+    let expected = expected_sysctls(&["all", "default", "eth0", "eth1"]);
+    let keys: Vec<String> = expected.iter().map(|(key, _)| key.clone()).collect();
+
+    // Start from values that each differ from the NCC's, so that the
+    // restore is seen.
+    let script = expected
+        .iter()
+        .map(|(key, value)| {
+            let other = match *value {
+                "0" => "1",
+                "900" => "432000",
+                _ => "0",
+            };
+            format!("echo {other} > /proc/sys/{key}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    lab.exec("lb", &format!("sh -c '{script}'"));
+    let before = read_sysctls(&lab, &keys);
+    for ((key, value), old) in expected.iter().zip(&before) {
+        assert_ne!(old, value, "{key}");
+    }
+
+    let mut daemon = lab.start_ncc(&socket);
+    let mut ncc = client(&socket).await;
+    ncc.init_lb_interface(lb_interface())
+        .await
+        .expect("InitLbInterface");
+    let after_init = read_sysctls(&lab, &keys);
+    let want: Vec<String> = expected
+        .iter()
+        .map(|(_, value)| value.to_string())
+        .collect();
+    assert_eq!(
+        sysctl_values(&keys, &after_init),
+        sysctl_values(&keys, &want)
+    );
+
+    // A VLAN interface gets the per-interface settings too.
+    let vlan = proto::VlanRequest {
+        lb: Some(lb_interface()),
+        vlan: Some(proto::Vlan {
+            id: 100,
+            ipv4: "10.20.0.5/24".to_owned(),
+            ipv6: String::new(),
+        }),
+    };
+    ncc.add_vlan(vlan).await.expect("AddVlan");
+    let vlan_expected = expected_sysctls(&["eth1.100"]);
+    let vlan_keys: Vec<String> = vlan_expected
+        .iter()
+        .filter(|(key, _)| key.contains("eth1.100"))
+        .map(|(key, _)| key.clone())
+        .collect();
+    let vlan_want: Vec<String> = vlan_expected
+        .iter()
+        .filter(|(key, _)| key.contains("eth1.100"))
+        .map(|(_, value)| value.to_string())
+        .collect();
+    assert_eq!(
+        sysctl_values(&vlan_keys, &read_sysctls(&lab, &vlan_keys)),
+        sysctl_values(&vlan_keys, &vlan_want)
+    );
+
+    // Stopping writes back what was there before the NCC.
+    assert!(daemon.stop().success());
+    let after_stop = read_sysctls(&lab, &keys);
+    assert_eq!(
+        sysctl_values(&keys, &after_stop),
+        sysctl_values(&keys, &before)
+    );
 }
