@@ -52,6 +52,7 @@ pub fn check(request: &CheckRequest) -> CheckReport {
     if let (Some(node), Some(loaded)) = (&node, &cluster) {
         compare_cluster_vip(node, loaded, &request.cluster, &mut diagnostics);
         warn_anycast_disabled(node, loaded, &request.cluster, &mut diagnostics);
+        warn_service_anycast_vips(node, loaded, &request.cluster, &mut diagnostics);
     }
 
     if let Some(peer_path) = &request.peer_node_config {
@@ -302,6 +303,42 @@ fn warn_anycast_disabled(
             cluster_file.display()
         ),
     ));
+}
+
+/// Warns when `[extra_service_anycast]` lists a vserver's VIP: both would
+/// own the one address on the dummy interface, so removing the vserver
+/// would take the address from the service.
+fn warn_service_anycast_vips(
+    node: &NodeConfig,
+    loaded: &LoadedCluster,
+    cluster_file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let service_addresses: Vec<IpAddr> = node
+        .service_anycast_ipv4
+        .iter()
+        .map(|&ip| IpAddr::V4(ip))
+        .chain(node.service_anycast_ipv6.iter().map(|&ip| IpAddr::V6(ip)))
+        .collect();
+    for address in service_addresses {
+        let Some(vserver) = loaded
+            .cluster
+            .vservers
+            .values()
+            .find(|vserver| vserver.vips.iter().any(|vip| vip.ip == address))
+        else {
+            continue;
+        };
+        diagnostics.push(Diagnostic::warning(
+            &node.path,
+            node.service_anycast_position(address),
+            format!(
+                "[extra_service_anycast] lists {address}, the VIP of vserver '{}' in {}: removing the vserver would delete the service's address, so remove the line or give the vserver another address",
+                vserver.name,
+                cluster_file.display()
+            ),
+        ));
+    }
 }
 
 fn summarize(

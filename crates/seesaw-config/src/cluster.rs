@@ -228,7 +228,8 @@ impl Deriver<'_> {
         self.check_node_identity(&cluster);
         self.check_unicast_vips(&cluster);
         self.check_shared_services(&cluster);
-        self.check_bgp(&cluster);
+        self.check_bgp(message, &cluster);
+        self.check_anycast_ranges(message, &cluster);
         cluster
     }
 
@@ -1029,17 +1030,45 @@ impl Deriver<'_> {
         ));
     }
 
-    /// Warns about BGP settings that leave the NCC nothing to configure.
+    /// Warns about BGP settings that leave the NCC nothing to configure or
+    /// point bgpd at a node of the pair.
     /// They are warnings, not errors, because Seesaw v2 ignored these
     /// fields and its configs may carry them half set.
-    fn check_bgp(&mut self, cluster: &Cluster) {
-        for (i, peer) in cluster.bgp_peers.values().enumerate() {
+    fn check_bgp(&mut self, message: &pb::Cluster, cluster: &Cluster) {
+        for (i, proto_peer) in message.bgp_peer.iter().enumerate() {
+            let Some(peer) = cluster.bgp_peers.get(&proto_peer.fqdn) else {
+                continue;
+            };
+            if message.bgp_peer[..i]
+                .iter()
+                .any(|earlier| earlier.fqdn == proto_peer.fqdn)
+            {
+                // A repeated peer is an error of its own.
+                continue;
+            }
             if peer.ipv4.is_none() && peer.ipv6.is_none() {
                 self.warning(
                     &format!("bgp_peer[{i}]"),
                     format!(
                         "BGP peer '{}' has no address, so bgpd gets no neighbor for it: add its ipv4 or ipv6 address",
                         peer.hostname
+                    ),
+                );
+            }
+            for ip in peer.ips() {
+                let Some(node) = cluster
+                    .nodes
+                    .values()
+                    .find(|node| node.host.ips().any(|own| own == ip))
+                else {
+                    continue;
+                };
+                let field = if ip.is_ipv4() { "ipv4" } else { "ipv6" };
+                self.warning(
+                    &format!("bgp_peer[{i}].{field}[0]"),
+                    format!(
+                        "BGP peer '{}' has {ip}, the address of node '{}': bgp_peer lists the routers the nodes announce anycast VIPs to, not the nodes, so give the router's address",
+                        peer.hostname, node.host.hostname
                     ),
                 );
             }
@@ -1063,6 +1092,50 @@ impl Deriver<'_> {
             self.warning(
                 "bgp_local_asn[0]",
                 "bgp_local_asn is 0, a reserved AS number, so bgpd gets no neighbors: set the nodes' AS number, such as 64512".to_string(),
+            );
+        }
+    }
+
+    /// Warns when an anycast range overlaps this node's network, because a
+    /// VIP in the overlap would go on the dummy interface and be announced
+    /// over BGP instead of replying to ARP on the LB interface. It is only a
+    /// warning because a Seesaw v2 config without VIPs in the overlap works.
+    fn check_anycast_ranges(&mut self, message: &pb::Cluster, cluster: &Cluster) {
+        let Some(node_ip) = self.context.node_ipv4 else {
+            return;
+        };
+        let Some(index) = message.node.iter().position(|proto_node| {
+            cluster
+                .nodes
+                .get(&proto_node.fqdn)
+                .and_then(|node| node.host.ipv4)
+                .is_some_and(|net| net.addr() == node_ip)
+        }) else {
+            return;
+        };
+        let host = &cluster.nodes[&message.node[index].fqdn].host;
+        let ranges = [
+            IpNet::V4(self.context.anycast_ranges.ipv4),
+            IpNet::V6(self.context.anycast_ranges.ipv6),
+        ];
+        for network in host.addresses().map(|net| net.trunc()) {
+            let Some(range) = ranges.iter().find(|range| {
+                range.addr().is_ipv4() == network.addr().is_ipv4()
+                    && (range.contains(&network.network()) || network.contains(&range.network()))
+            }) else {
+                continue;
+            };
+            let (field, key) = if network.addr().is_ipv4() {
+                ("ipv4", "anycast_ipv4_range")
+            } else {
+                ("ipv6", "anycast_ipv6_range")
+            };
+            self.warning(
+                &format!("node[{index}].{field}[0]"),
+                format!(
+                    "{key} {range} overlaps this node's network {network}, so VIPs in both are treated as anycast (put on the dummy interface and announced over BGP): set {key} in {} to a network of its own",
+                    self.context.node_config_file.display()
+                ),
             );
         }
     }

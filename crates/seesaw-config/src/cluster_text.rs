@@ -157,12 +157,35 @@ fn describe_parse_error(
                 "{raw}: a message opened with '<' or '{{' is not closed; add the missing '>' or '}}'"
             ),
         }
+    } else if let Some(range) = integer_range(&raw) {
+        format!("{raw}: write a whole number from {range}")
     } else if raw.starts_with("expected") {
         format!("{raw}: check the brackets and quotes on this line and the line before")
     } else {
         raw
     };
     Diagnostic::error(file, Some(position), message)
+}
+
+/// Returns the range of the integer type that an out-of-range error names,
+/// such as a negative AS number in an unsigned field.
+fn integer_range(raw: &str) -> Option<&'static str> {
+    if !raw.contains("is out of range") {
+        return None;
+    }
+    let ranges = [
+        ("unsigned 32-bit integer", "0 to 4294967295"),
+        ("signed 32-bit integer", "-2147483648 to 2147483647"),
+        ("unsigned 64-bit integer", "0 to 18446744073709551615"),
+        (
+            "signed 64-bit integer",
+            "-9223372036854775808 to 9223372036854775807",
+        ),
+    ];
+    ranges
+        .iter()
+        .find(|(kind, _)| raw.contains(&format!("an {kind}")) || raw.contains(&format!("a {kind}")))
+        .map(|(_, range)| *range)
 }
 
 /// Explains an unknown field, suggesting a near spelling or, when the field

@@ -117,6 +117,8 @@ pub struct NodeConfig {
     /// The value positions of the options set in the file, by section and
     /// key, for messages about values that fail later (at start-up, say).
     positions: HashMap<(String, String), Position>,
+    /// The key of `[extra_service_anycast]` that lists each address.
+    service_anycast_keys: HashMap<IpAddr, String>,
 }
 
 impl NodeConfig {
@@ -167,6 +169,13 @@ impl NodeConfig {
         self.positions
             .get(&(section.to_string(), key.to_string()))
             .copied()
+    }
+
+    /// Returns where `[extra_service_anycast]` lists `address`, when it
+    /// does.
+    pub fn service_anycast_position(&self, address: IpAddr) -> Option<Position> {
+        let key = self.service_anycast_keys.get(&address)?;
+        self.position("extra_service_anycast", key)
     }
 }
 
@@ -286,6 +295,15 @@ type Checked<T> = Result<T, Reported>;
 
 /// Reads the typed options, recording each error and carrying on, so that
 /// one run reports every bad value.
+/// The addresses of `[extra_service_anycast]` by family, and the key that
+/// lists each.
+#[derive(Default)]
+struct ServiceAnycast {
+    ipv4: Vec<Ipv4Addr>,
+    ipv6: Vec<Ipv6Addr>,
+    keys: HashMap<IpAddr, String>,
+}
+
 struct Reader {
     findings: Findings,
     positions: HashMap<(String, String), Position>,
@@ -339,7 +357,7 @@ impl Reader {
         // Service anycast addresses must lie in the ranges, so a bad range
         // is reported alone rather than with every address it rejects.
         let anycast_ranges = anycast_ranges?;
-        let (service_anycast_ipv4, service_anycast_ipv6) = self.service_anycast(&anycast_ranges)?;
+        let service_anycast = self.service_anycast(&anycast_ranges)?;
         Ok(NodeConfig {
             path: path.to_path_buf(),
             cluster_name: cluster_name?,
@@ -357,12 +375,13 @@ impl Reader {
             config_servers: config_servers?,
             node_interface: node_interface?,
             lb_interface: lb_interface?,
-            service_anycast_ipv4,
-            service_anycast_ipv6,
+            service_anycast_ipv4: service_anycast.ipv4,
+            service_anycast_ipv6: service_anycast.ipv6,
             access: access?,
             sync: sync?,
             engine: EngineDefaults::default(),
             positions: HashMap::new(),
+            service_anycast_keys: service_anycast.keys,
         })
     }
 
@@ -712,9 +731,8 @@ impl Reader {
     fn service_anycast(
         &mut self,
         ranges: &AnycastRanges,
-    ) -> Checked<(Vec<Ipv4Addr>, Vec<Ipv6Addr>)> {
-        let mut ipv4 = Vec::new();
-        let mut ipv6 = Vec::new();
+    ) -> Checked<ServiceAnycast> {
+        let mut listed = ServiceAnycast::default();
         let keys: Vec<String> = match self.findings.conf.section("extra_service_anycast") {
             Some(section) => section.entries().iter().map(|e| e.key.clone()).collect(),
             None => Vec::new(),
@@ -725,15 +743,20 @@ impl Reader {
                 .lookup("extra_service_anycast", &key)
                 .and_then(|found| self.anycast_address(&found.expect("the key is set"), ranges));
             match address {
-                Ok(IpAddr::V4(address)) => ipv4.push(address),
-                Ok(IpAddr::V6(address)) => ipv6.push(address),
+                Ok(address) => {
+                    match address {
+                        IpAddr::V4(v4) => listed.ipv4.push(v4),
+                        IpAddr::V6(v6) => listed.ipv6.push(v6),
+                    }
+                    listed.keys.entry(address).or_insert(key);
+                }
                 Err(Reported) => failed = true,
             }
         }
         if failed {
             return Err(Reported);
         }
-        Ok((ipv4, ipv6))
+        Ok(listed)
     }
 
     fn anycast_address(&mut self, found: &Found, ranges: &AnycastRanges) -> Checked<IpAddr> {

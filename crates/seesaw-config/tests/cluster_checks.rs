@@ -620,3 +620,65 @@ fn prefix_too_long_is_named() {
         "{error}"
     );
 }
+
+#[test]
+fn bgp_peer_at_node_address_warns() {
+    // The warnings follow the file's order, not the peers' names.
+    let body = "bgp_remote_asn: 64513\n\
+                bgp_peer: < fqdn: \"zeta.\" ipv4: \"192.0.2.3/24\" >\n\
+                bgp_peer: < fqdn: \"alpha.\" >\n";
+    let loaded = load(body).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "cluster.pb:6:33: warning: BGP peer 'zeta.' has 192.0.2.3, the address of node \
+             'lb2.': bgp_peer lists the routers the nodes announce anycast VIPs to, not the \
+             nodes, so give the router's address",
+            "cluster.pb:7:11: warning: BGP peer 'alpha.' has no address, so bgpd gets no \
+             neighbor for it: add its ipv4 or ipv6 address",
+        ]
+    );
+}
+
+#[test]
+fn anycast_range_over_node_network_warns() {
+    let overlapping = NodeContext {
+        anycast_ranges: AnycastRanges {
+            ipv4: "192.0.2.128/25".parse().unwrap(),
+            ..AnycastRanges::default()
+        },
+        ..context()
+    };
+    let loaded = load_cluster_text(Path::new("cluster.pb"), HEAD, &overlapping).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "cluster.pb:3:28: warning: anycast_ipv4_range 192.0.2.128/25 overlaps this node's \
+             network 192.0.2.0/24, so VIPs in both are treated as anycast (put on the dummy \
+             interface and announced over BGP): set anycast_ipv4_range in seesaw.cfg to a \
+             network of its own"
+        ]
+    );
+
+    // The default ranges leave the node's network alone.
+    assert!(load("").unwrap().warnings.is_empty());
+}
+
+#[test]
+fn integer_out_of_range_names_the_range() {
+    let error = load("bgp_local_asn: -5\n").unwrap_err();
+    assert!(
+        error.contains(
+            "cluster.pb:5:16: expected value to be an unsigned 32-bit integer, but the value -5 \
+             is out of range: write a whole number from 0 to 4294967295"
+        ),
+        "{error}"
+    );
+    let error = load("bgp_remote_asn: 4294967296\n").unwrap_err();
+    assert!(
+        error.contains("is out of range: write a whole number from 0 to 4294967295"),
+        "{error}"
+    );
+}

@@ -520,3 +520,34 @@ fn anycast_disabled_with_bgp_peers_warns() {
         outcome.stdout
     );
 }
+
+#[test]
+fn service_anycast_at_vserver_vip_warns() {
+    let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
+        .iter()
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(etc.join("seesaw.cfg.example")).unwrap();
+    let listed = example.replacen("#dns_v4 = 192.168.255.53", "web = 192.168.255.10", 1);
+    assert_ne!(listed, example, "the example lists dns_v4");
+    let conf = dir.path().join("seesaw.cfg");
+    std::fs::write(&conf, listed).unwrap();
+    let example = std::fs::read_to_string(etc.join("cluster.pb.example")).unwrap();
+    let anycast = example.replacen("192.0.2.10/24", "192.168.255.10/24", 1);
+    assert_ne!(
+        anycast, example,
+        "the example has web@example at 192.0.2.10"
+    );
+    let pb = dir.path().join("cluster.pb");
+    std::fs::write(&pb, anycast).unwrap();
+
+    let outcome = check(conf.to_str().unwrap(), pb.to_str().unwrap());
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains(
+            "seesaw.cfg:77:7: warning: [extra_service_anycast] lists 192.168.255.10, the VIP of vserver 'web@example' in "
+        ),
+        "{}",
+        outcome.stdout
+    );
+}
