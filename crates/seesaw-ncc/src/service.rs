@@ -857,3 +857,74 @@ impl NccService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use seesaw_ipvs::{Destination, Service, ServiceKey};
+
+    use super::*;
+
+    fn key(port: u16) -> ServiceKey {
+        ServiceKey::tcp(format!("192.0.2.1:{port}").parse().unwrap())
+    }
+
+    fn destination(address: &str) -> Destination {
+        Destination::new(format!("{address}:80").parse().unwrap())
+    }
+
+    #[test]
+    fn add_overridden_by_later_change_of_same_object() {
+        let service = Service::new(key(80), "rr");
+        let cases = [
+            IpvsRequest::UpdateService(service.clone()),
+            IpvsRequest::AddService(service.clone()),
+            IpvsRequest::DeleteService(key(80)),
+            IpvsRequest::Flush,
+        ];
+        for later in cases {
+            let requests = [IpvsRequest::AddService(service.clone()), later];
+            assert!(overridden_later(&requests, 0), "{:?}", requests[1]);
+        }
+
+        let add = IpvsRequest::AddDestination(key(80), destination("198.51.100.1"));
+        let cases = [
+            IpvsRequest::UpdateDestination(key(80), destination("198.51.100.1")),
+            IpvsRequest::DeleteDestination(key(80), destination("198.51.100.1")),
+            IpvsRequest::AddDestination(key(80), destination("198.51.100.1")),
+            IpvsRequest::DeleteService(key(80)),
+            IpvsRequest::Flush,
+        ];
+        for later in cases {
+            let requests = [add.clone(), later];
+            assert!(overridden_later(&requests, 0), "{:?}", requests[1]);
+        }
+    }
+
+    #[test]
+    fn add_kept_when_later_changes_touch_other_objects() {
+        let service = Service::new(key(80), "rr");
+        let requests = [
+            IpvsRequest::AddService(service.clone()),
+            IpvsRequest::AddDestination(key(80), destination("198.51.100.1")),
+            IpvsRequest::UpdateService(Service::new(key(81), "wlc")),
+            IpvsRequest::DeleteService(key(81)),
+        ];
+        assert!(!overridden_later(&requests, 0));
+
+        let requests = [
+            IpvsRequest::AddDestination(key(80), destination("198.51.100.1")),
+            IpvsRequest::UpdateService(service),
+            IpvsRequest::DeleteDestination(key(80), destination("198.51.100.2")),
+            IpvsRequest::DeleteDestination(key(81), destination("198.51.100.1")),
+            IpvsRequest::DeleteService(key(81)),
+        ];
+        assert!(!overridden_later(&requests, 0));
+
+        // A change before the add does not count.
+        let requests = [
+            IpvsRequest::Flush,
+            IpvsRequest::AddService(Service::new(key(80), "rr")),
+        ];
+        assert!(!overridden_later(&requests, 1));
+    }
+}
