@@ -70,6 +70,7 @@ fn build(
     let options = install::Options {
         prefix: PathBuf::from(DEFAULT_PREFIX),
         destdir: Some(staging.to_path_buf()),
+        binaries: Some(binary_dir.to_path_buf()),
     };
     install::install(&options, source_root, binary_dir)?;
     // The umask decided the modes of the directories that install created,

@@ -65,13 +65,15 @@ dummy
 8021q
 ";
 
-const USAGE: &str = "usage: cargo xtask install [--prefix DIR] [--destdir DIR]
+const USAGE: &str = "usage: cargo xtask install [--prefix DIR] [--destdir DIR] [--binaries DIR]
 
 Builds the release binaries and installs the daemons in PREFIX/seesaw/ (PREFIX
 is /usr/local by default), the CLI as /usr/bin/seesaw, the configuration in
 /etc/seesaw/, the systemd unit, /etc/modules-load.d/seesaw.conf and
 /var/log/seesaw/. --destdir installs below DIR instead of /, for packaging,
-and skips setcap.";
+and skips setcap. --binaries installs the binaries already built in DIR, such
+as target/x86_64-unknown-linux-gnu/release/ from `cargo xtask release`,
+instead of building them.";
 
 /// The installation prefix and staging root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,14 +82,19 @@ pub struct Options {
     pub prefix: PathBuf,
     /// A staging root that every path is installed below, or `None` for /.
     pub destdir: Option<PathBuf>,
+    /// A directory of binaries built before, installed instead of a new
+    /// release build, or `None` to build them.
+    pub binaries: Option<PathBuf>,
 }
 
 impl Options {
-    /// Parses `--prefix DIR` and `--destdir DIR`, also as `--name=DIR`.
+    /// Parses `--prefix DIR`, `--destdir DIR` and `--binaries DIR`, also as
+    /// `--name=DIR`.
     pub fn parse(args: &[OsString]) -> Result<Options> {
         let mut options = Options {
             prefix: PathBuf::from(DEFAULT_PREFIX),
             destdir: None,
+            binaries: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -105,6 +112,7 @@ impl Options {
             match name.as_str() {
                 "--prefix" => options.prefix = value()?,
                 "--destdir" => options.destdir = Some(value()?),
+                "--binaries" => options.binaries = Some(value()?),
                 _ => bail!("unknown argument {name:?}\n\n{USAGE}"),
             }
         }
@@ -151,9 +159,17 @@ pub fn run(args: &[OsString]) -> Result<i32> {
         return Ok(0);
     }
     let options = Options::parse(args)?;
-    let workspace = Workspace::load()?;
-    let binary_dir = build_release(&workspace)?;
-    let notes = install(&options, &workspace.root, &binary_dir)?;
+    // With --binaries, nothing runs cargo, so the task also works where the
+    // xtask program runs without a Rust toolchain.
+    let (source_root, binary_dir) = match &options.binaries {
+        Some(dir) => (workspace::root(), dir.clone()),
+        None => {
+            let workspace = Workspace::load()?;
+            let binary_dir = build_release(&workspace)?;
+            (workspace.root, binary_dir)
+        }
+    };
+    let notes = install(&options, &source_root, &binary_dir)?;
     for note in notes {
         println!("{note}");
     }
@@ -184,6 +200,19 @@ fn build_release(workspace: &Workspace) -> Result<PathBuf> {
 pub fn install(options: &Options, source_root: &Path, binary_dir: &Path) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let daemon_dir = options.daemon_dir();
+    // Checked first, so that a missing binary leaves no half-done install.
+    let missing: Vec<&str> = DAEMONS
+        .into_iter()
+        .chain([CLI.0])
+        .filter(|name| !binary_dir.join(name).is_file())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{} is missing {}; build the binaries first, for example with `cargo xtask release`",
+            binary_dir.display(),
+            missing.join(", ")
+        );
+    }
 
     for name in DAEMONS {
         let target = daemon_dir.join(name);
@@ -363,9 +392,20 @@ mod tests {
 
     #[test]
     fn options_accept_both_forms() {
-        let options = Options::parse(&args(&["--prefix", "/opt", "--destdir=/tmp/stage"])).unwrap();
+        let options = Options::parse(&args(&[
+            "--prefix",
+            "/opt",
+            "--destdir=/tmp/stage",
+            "--binaries",
+            "target/release",
+        ]))
+        .unwrap();
         assert_eq!(options.prefix, Path::new("/opt"));
         assert_eq!(options.destdir.as_deref(), Some(Path::new("/tmp/stage")));
+        assert_eq!(
+            options.binaries.as_deref(),
+            Some(Path::new("target/release"))
+        );
         assert_eq!(
             options.staged(Path::new("/etc/seesaw/watchdog.cfg")),
             Path::new("/tmp/stage/etc/seesaw/watchdog.cfg")
@@ -378,6 +418,7 @@ mod tests {
             &["--prefix"][..],
             &["--prefix", "relative"],
             &["--destdir="],
+            &["--binaries"],
             &["--unknown"],
         ] {
             assert!(Options::parse(&args(bad)).is_err(), "{bad:?} was accepted");
@@ -415,6 +456,7 @@ mod tests {
         let options = Options {
             prefix: PathBuf::from(DEFAULT_PREFIX),
             destdir: Some(destdir.to_path_buf()),
+            binaries: Some(binaries.path().to_path_buf()),
         };
         install(&options, &workspace::root(), binaries.path()).unwrap()
     }
@@ -504,6 +546,29 @@ mod tests {
                 .join("etc/seesaw/cluster.pb.example.dist")
                 .exists()
         );
+    }
+
+    #[test]
+    fn missing_binary_installs_nothing() {
+        let destdir = tempfile::tempdir().unwrap();
+        let binaries = tempfile::tempdir().unwrap();
+        for name in DAEMONS.into_iter().filter(|name| *name != "seesaw_ha") {
+            fs::write(binaries.path().join(name), format!("binary {name}")).unwrap();
+        }
+        let options = Options {
+            prefix: PathBuf::from(DEFAULT_PREFIX),
+            destdir: Some(destdir.path().to_path_buf()),
+            binaries: Some(binaries.path().to_path_buf()),
+        };
+
+        let error = install(&options, &workspace::root(), binaries.path()).unwrap_err();
+
+        let message = error.to_string();
+        assert!(
+            message.contains("is missing seesaw_ha, seesaw_cli;"),
+            "{message}"
+        );
+        assert_eq!(tree(destdir.path()), []);
     }
 
     #[test]

@@ -21,8 +21,9 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 Tasks:
   deb [--out DIR]               build the Debian package of the release binaries
-  install [--prefix DIR] [--destdir DIR]
-                                build the release binaries and install them
+  install [--prefix DIR] [--destdir DIR] [--binaries DIR]
+                                build the release binaries (or take DIR's) and
+                                install them
   lab                           the sample GKE manual-mode pair on a real kernel
   release                       build release binaries for glibc 2.17 and check them
   test                          run every test: host, doc, root and kernel lab

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const BINARIES: &[&str] = &[
+/// The programs that the scenarios run and `cargo xtask install` installs.
+pub const BINARIES: &[&str] = &[
     "seesaw_watchdog",
     "seesaw_ncc",
     "seesaw_engine",
