@@ -413,8 +413,8 @@ mod tests {
             .checks
     }
 
-    /// A dry-run scheduler, whose runs succeed at once without touching the
-    /// network, and the receiver of its notifications.
+    /// Creates a dry-run scheduler, whose runs succeed at once without
+    /// touching the network, and returns it with its notification receiver.
     fn dry_run_scheduler() -> (Scheduler, mpsc::Receiver<Notification>) {
         let (sender, receiver) = mpsc::channel(100);
         let context = CheckContext::new(TlsClients::with_roots(rustls::RootCertStore::empty()));

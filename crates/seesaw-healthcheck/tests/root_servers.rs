@@ -42,40 +42,50 @@ fn cycle(
     let check =
         format!(r#"{{{check}, "retries": {RETRIES}, "interval": "250ms", "timeout": "1s"}}"#);
     let config = check_config(&check);
+    block_on_in(&pair.client, || async {
+        let mut harness = Harness::new(context);
+        harness.apply(&[config]);
+
+        let healthy = harness.expect_state(State::Healthy, WAIT).await;
+        assert_eq!(healthy.status.failures, 0, "{healthy:?}");
+
+        set_server(false);
+        let unhealthy = harness.expect_state(State::Unhealthy, WAIT).await;
+        assert_eq!(
+            unhealthy.status.failures,
+            RETRIES + 1,
+            "unhealthy after the wrong number of failures: {unhealthy:?}"
+        );
+
+        set_server(true);
+        let recovered = harness.expect_state(State::Healthy, WAIT).await;
+        assert_eq!(
+            recovered.status.failures, unhealthy.status.failures,
+            "one success must make it healthy: {recovered:?}"
+        );
+    });
+}
+
+/// Runs the future that `make` returns on a new thread in `namespace`, on a
+/// runtime of its own, and returns its output.
+fn block_on_in<T, F>(namespace: &str, make: impl FnOnce() -> F + Send) -> T
+where
+    T: Send,
+    F: Future<Output = T>,
+{
     thread::scope(|scope| {
         scope
             .spawn(|| {
-                netns::enter(&pair.client);
+                netns::enter(namespace);
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime.block_on(async {
-                    let mut harness = Harness::new(context);
-                    harness.apply(&[config]);
-
-                    let healthy = harness.expect_state(State::Healthy, WAIT).await;
-                    assert_eq!(healthy.status.failures, 0, "{healthy:?}");
-
-                    set_server(false);
-                    let unhealthy = harness.expect_state(State::Unhealthy, WAIT).await;
-                    assert_eq!(
-                        unhealthy.status.failures,
-                        RETRIES + 1,
-                        "unhealthy after the wrong number of failures: {unhealthy:?}"
-                    );
-
-                    set_server(true);
-                    let recovered = harness.expect_state(State::Healthy, WAIT).await;
-                    assert_eq!(
-                        recovered.status.failures, unhealthy.status.failures,
-                        "one success must make it healthy: {recovered:?}"
-                    );
-                });
+                runtime.block_on(make())
             })
             .join()
-            .expect("the check thread panicked");
-    });
+            .expect("the thread in the namespace panicked")
+    })
 }
 
 /// Runs each check once in the client namespace, in order, and returns the
@@ -85,24 +95,12 @@ fn run_in_client(
     checks: &[CheckConfig],
     context: &CheckContext,
 ) -> Vec<CheckResult> {
-    thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                netns::enter(&pair.client);
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async {
-                    let mut results = Vec::new();
-                    for check in checks {
-                        results.push(support::run_once(check, context).await);
-                    }
-                    results
-                })
-            })
-            .join()
-            .expect("the check thread panicked")
+    block_on_in(&pair.client, || async {
+        let mut results = Vec::new();
+        for check in checks {
+            results.push(support::run_once(check, context).await);
+        }
+        results
     })
 }
 
@@ -251,30 +249,20 @@ fn root_icmpv6_check_cycle() {
     // Echo requests sent in the first moments after the veth pair comes up
     // can be lost, so wait for one reply before the first check runs.
     let probe = check_config(&format!("{{{check}}}"));
-    let client = pair.client.clone();
-    let answered = thread::spawn(move || {
-        netns::enter(&client);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let context = context();
-            let deadline = Instant::now() + WAIT;
-            while Instant::now() < deadline {
-                let run = probe.checker.check(&context, 0);
-                let limit = Duration::from_millis(500);
-                if let Ok(result) = tokio::time::timeout(limit, run).await
-                    && result.success
-                {
-                    return true;
-                }
+    let answered = block_on_in(&pair.client, || async {
+        let context = context();
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            let run = probe.checker.check(&context, 0);
+            let limit = Duration::from_millis(500);
+            if let Ok(result) = tokio::time::timeout(limit, run).await
+                && result.success
+            {
+                return true;
             }
-            false
-        })
-    })
-    .join()
-    .unwrap();
+        }
+        false
+    });
     assert!(answered, "no ICMPv6 echo reply within {WAIT:?}");
     cycle(&pair, &check, context(), &mut |up| {
         pair.server_sysctl("net.ipv6.icmp.echo_ignore_all", if up { "0" } else { "1" })
@@ -453,7 +441,7 @@ fn root_dns_aaaa_check_cycle() {
 
 /// Copies Debian's FreeRADIUS configuration into `directory` and adds a
 /// client for the client namespace, a user `healthcheck` and a user
-/// `challenger` who is always answered with an Access-Challenge. Rejects
+/// `challenger` who is always sent an Access-Challenge. Rejects
 /// are sent at once instead of after FreeRADIUS' default one-second delay,
 /// which would exceed the checks' timeout.
 fn configure_freeradius(directory: &Path) -> String {
@@ -707,7 +695,7 @@ fn steer_marked_packets_to_vip(pair: &NamespacePair, mode: &str) {
                 netns::ip(&["-n", namespace, "link", "set", "tun0", "up"]);
             }
             // The probe keeps the client's own address as its source, as on
-            // a Seesaw node, so the server answers it directly on eth0.
+            // a Seesaw node, so the server replies directly on eth0.
             netns::ip(&[
                 "-n",
                 &pair.client,
@@ -723,7 +711,7 @@ fn steer_marked_packets_to_vip(pair: &NamespacePair, mode: &str) {
                 "table",
                 "100",
             ]);
-            // The request arrives on tun0 and the answer leaves on eth0.
+            // The request arrives on tun0 and the reply leaves on eth0.
             pair.server_sysctl("net.ipv4.conf.all.rp_filter", "0");
             pair.server_sysctl("net.ipv4.conf.tun0.rp_filter", "0");
         }

@@ -2,9 +2,10 @@
 //! against real servers.
 //!
 //! The client is 198.18.0.1/24 and 2001:2::1/64, the server 198.18.0.2/24
-//! and 2001:2::2/64, all from the ranges RFC 2544 and RFC 5180 set aside for
-//! benchmarking; neither has a route out. Dropping the pair kills the processes it started, by PID, and
-//! deletes both namespaces, also when a test fails.
+//! and 2001:2::2/64. RFC 2544 and RFC 5180 set these ranges aside for
+//! benchmarking. Neither namespace has a route out. Dropping the pair kills
+//! the processes it started, by PID, and deletes both namespaces, also when
+//! a test fails.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
