@@ -371,6 +371,44 @@ async fn shutdown_withdraws_anycast_vips() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_withdraws_vip_of_removed_vserver() {
+    let (ncc, dir) = fresh();
+    ncc.state().report_advertised = true;
+    let sample =
+        std::fs::read_to_string(Path::new(FIXTURES).join("cluster/gke-manual.pb")).unwrap();
+    std::fs::write(
+        dir.path().join("cluster.pb"),
+        sample.clone() + ANYCAST_VSERVER,
+    )
+    .unwrap();
+    let anycast = |node: &mut NodeConfig| node.anycast_enabled = true;
+    let vip: std::net::IpAddr = "192.168.255.10".parse().unwrap();
+
+    let mut engine = Harness::start_node(ncc, dir, anycast).await;
+    engine.report_all(api::CheckState::Healthy).await;
+    assert!(engine.ncc.state().advertised.contains(&vip));
+
+    // The engine is killed before it can withdraw, and its vserver leaves
+    // cluster.pb while it is down: bgpd still advertises the VIP.
+    let (ncc, dir) = engine.stop().await;
+    ncc.state().advertised.insert(vip);
+    std::fs::write(dir.path().join("cluster.pb"), sample).unwrap();
+
+    let engine = Harness::start_node(ncc, dir, anycast).await;
+    engine.settled().await;
+    let state = engine.ncc.state().clone();
+    assert!(
+        !state.advertised.contains(&vip),
+        "the removed vserver's VIP is still advertised"
+    );
+    assert!(
+        !state.vips.iter().any(|configured| configured.ip == vip),
+        "the removed vserver's VIP is still configured"
+    );
+    engine.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overrides_and_ncc_failures_apply() {
     let (ncc, dir) = fresh();
     let mut engine = Harness::start(ncc, dir).await;

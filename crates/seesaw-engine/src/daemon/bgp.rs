@@ -98,10 +98,11 @@ struct BgpTask {
     pending_service: Vec<IpAddr>,
     /// The neighbors bgpd got from this engine; `None` before the first
     /// apply and after one that removed them.
-    // NOTE: neighbors that an earlier run configured stay in bgpd when
-    // this run starts with a config without BGP settings, because nothing
-    // is sent to bgpd until a config sets them.
     applied: Option<BgpPeers>,
+    /// Whether bgpd took one request of this run. Until then, a config
+    /// without BGP settings removes Seesaw's neighbors, which an earlier
+    /// run may have left in bgpd.
+    synced: bool,
     service_failures: Failures,
     peers_failures: Failures,
     neighbors_failures: Failures,
@@ -113,6 +114,7 @@ impl BgpTask {
             pending_service: service_anycast(&node),
             node,
             applied: None,
+            synced: false,
             service_failures: Failures::new("advertising the service anycast addresses"),
             peers_failures: Failures::new("configuring bgpd's neighbors"),
             neighbors_failures: Failures::new("listing bgpd's neighbors"),
@@ -155,13 +157,21 @@ impl BgpTask {
 
     /// Sends bgpd the neighbors of the config in force when they differ
     /// from those it got last, and removes them when the config no longer
-    /// sets any.
+    /// sets any, or sets none at the start of this run.
     async fn apply_peers<N: Ncc>(&mut self, ncc: &N, core: &Mutex<Core>) {
-        let desired = {
+        let (desired, removal) = {
             let core = core.lock().expect("engine state poisoned");
-            core.cluster
-                .as_deref()
-                .and_then(|cluster| bgp_peers(&self.node, cluster))
+            let Some(cluster) = core.cluster.as_deref() else {
+                return;
+            };
+            let removal = BgpPeers {
+                local_asn: cluster.bgp_local_asn,
+                remote_asn: cluster.bgp_remote_asn,
+                peers: BTreeSet::new(),
+                router_id: self.node.node_ipv4,
+                anycast_ranges: self.node.anycast_ranges,
+            };
+            (bgp_peers(&self.node, cluster), removal)
         };
         let request = match (&desired, &self.applied) {
             (Some(desired), applied) if applied.as_ref() != Some(desired) => desired.clone(),
@@ -169,6 +179,7 @@ impl BgpTask {
                 peers: BTreeSet::new(),
                 ..applied.clone()
             },
+            (None, None) if !self.synced => removal,
             _ => return,
         };
 
@@ -180,11 +191,21 @@ impl BgpTask {
             }
         };
         self.peers_failures.succeeded();
+        self.synced = true;
         for skipped in &report.skipped {
             tracing::warn!("BGP peer left as bgpd has it: {skipped}");
         }
         let peers: Vec<String> = request.peers.iter().map(ToString::to_string).collect();
-        if report.commands.is_empty() {
+        if request.peers.is_empty() {
+            if report.commands.is_empty() {
+                tracing::debug!("bgpd has no Seesaw BGP neighbors");
+            } else {
+                tracing::info!(
+                    "removed Seesaw's BGP neighbors from bgpd ({} commands)",
+                    report.commands.len()
+                );
+            }
+        } else if report.commands.is_empty() {
             tracing::info!("bgpd already has the BGP neighbors [{}]", peers.join(", "));
         } else {
             tracing::info!(
@@ -434,15 +455,36 @@ node: < fqdn: "lb2." ipv4: "192.0.2.3/24" >
     }
 
     #[tokio::test(start_paused = true)]
+    async fn task_removes_neighbors_of_earlier_run() {
+        let node = node("");
+        let ncc = FakeNcc::new();
+        let (core, configs) = started_core(node.clone(), cluster(&node, ROUTERS));
+        let earlier = bgp_peers(&node, &cluster(&node, ROUTERS)).expect("BGP neighbors");
+        ncc.state().bgp_peers = Some(earlier);
+
+        // This run's config sets no neighbors: the earlier ones go once.
+        core.lock()
+            .unwrap()
+            .apply_config(cluster(&node, ""), ConfigInfo::default());
+        let task = tokio::spawn(run(ncc.clone(), core.clone(), configs));
+        eventually(|| ncc.state().bgp_peers.is_none()).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(ncc.state().bgp_peers_calls, 1);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn task_without_bgp_settings() {
         let node = node("");
         let ncc = FakeNcc::new();
         let (core, configs) = started_core(node.clone(), cluster(&node, ""));
         let task = tokio::spawn(run(ncc.clone(), core.clone(), configs));
 
-        // Neighbors are listed, but bgpd's configuration is not touched.
+        // One request at the start removes the neighbors an earlier run
+        // may have left; after it, bgpd's configuration is not touched.
         eventually(|| ncc.state().calls >= 5).await;
-        assert_eq!(ncc.state().bgp_peers_calls, 0);
+        assert_eq!(ncc.state().bgp_peers_calls, 1);
+        assert_eq!(ncc.state().bgp_peers, None);
         task.abort();
 
         // With anycast disabled the task does nothing at all.

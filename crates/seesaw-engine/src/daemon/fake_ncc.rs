@@ -32,6 +32,10 @@ pub struct FakeState {
     pub bgp_neighbors: Vec<api::BgpNeighbor>,
     /// Every BGP call fails while set, as when the node has no bgpd.
     pub no_bgpd: bool,
+    /// `observe` reports `advertised`, as the gRPC NCC does with anycast
+    /// enabled. Off by default, because the fake cannot tell the service
+    /// anycast addresses, which `observe` leaves out, from VIPs.
+    pub report_advertised: bool,
     /// The VLAN interfaces by id, each with the VLAN it was created for.
     /// A VIP deletion of the node's address on a VLAN takes it off the
     /// interface, as in the kernel: the address leaves the `host` here.
@@ -262,8 +266,8 @@ impl Ncc for FakeNcc {
     async fn observe(&self) -> Result<Observed> {
         let state = self.call(0)?;
         // The real NCC cannot tell anycast from dedicated VIPs on the
-        // dummy interface, nor read rules and advertisements back. It lists
-        // the node's address on each VLAN with the VIPs.
+        // dummy interface, nor read rules back. It lists the node's address
+        // on each VLAN with the VIPs.
         let mut vips: BTreeSet<Vip> = state
             .vips
             .iter()
@@ -289,7 +293,7 @@ impl Ncc for FakeNcc {
                 services: listing(&state),
                 vips,
                 rules: None,
-                advertised: None,
+                advertised: state.report_advertised.then(|| state.advertised.clone()),
             },
             lb_initialised: state.lb_initialised,
             lb_up: state.lb_up,

@@ -136,6 +136,9 @@ pub struct GrpcNcc {
     /// addresses, which are never VIPs. The worker leaves out the node's
     /// addresses on the VLANs.
     own_addresses: Arc<BTreeSet<IpAddr>>,
+    /// The anycast ranges when anycast is enabled: the host prefixes in
+    /// them that bgpd advertises count as advertised VIPs.
+    anycast_ranges: Option<AnycastRanges>,
     dummy: String,
     lb_name: String,
 }
@@ -174,6 +177,7 @@ impl GrpcNcc {
             client,
             lb,
             own_addresses: Arc::new(own),
+            anycast_ranges: config.anycast_enabled.then_some(config.anycast_ranges),
             dummy: config.engine.dummy_interface.clone(),
             lb_name: config.lb_interface.clone(),
         }
@@ -585,8 +589,49 @@ impl Ncc for GrpcNcc {
             }
         }
         observed.state.services = services(state.services)?;
+        observed.state.advertised = self.advertised().await;
         Ok(observed)
     }
+}
+
+impl GrpcNcc {
+    /// Reads the VIPs that bgpd advertises, so that one whose vserver went
+    /// away while the engine was down (killed before it could withdraw)
+    /// is withdrawn. Returns `None` without anycast or when bgpd cannot
+    /// be read; then every wanted VIP is advertised again and nothing is
+    /// withdrawn.
+    async fn advertised(&self) -> Option<BTreeSet<IpAddr>> {
+        let ranges = self.anycast_ranges?;
+        match self.client().bgp_config(proto::Empty {}).await {
+            Ok(reply) => Some(advertised_vips(
+                &reply.into_inner().lines,
+                &ranges,
+                &self.own_addresses,
+            )),
+            Err(error) => {
+                tracing::debug!("bgpd's advertisements not read: {}", error.message());
+                None
+            }
+        }
+    }
+}
+
+/// Returns the host prefixes of bgpd's `network` statements that lie in
+/// the anycast ranges, leaving out `own` (the service anycast addresses,
+/// which the BGP task owns).
+fn advertised_vips(
+    running_config: &[String],
+    ranges: &AnycastRanges,
+    own: &BTreeSet<IpAddr>,
+) -> BTreeSet<IpAddr> {
+    running_config
+        .iter()
+        .filter_map(|line| line.trim().strip_prefix("network "))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<IpNet>().ok())
+        .filter(|net| net.prefix_len() == net.max_prefix_len())
+        .map(|net| net.addr())
+        .filter(|ip| ranges.contains(*ip) && !own.contains(ip))
+        .collect()
 }
 
 /// Converts a neighbor of the NCC for the engine's API. An interface
@@ -611,5 +656,37 @@ fn is_link_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => ip.is_link_local(),
         IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_vips_from_running_config() {
+        let lines: Vec<String> = [
+            "router bgp 64512",
+            " address-family ipv4 unicast",
+            "  network 192.168.255.10/32",
+            "  network 192.168.255.254/32",
+            "  network 192.168.255.0/24",
+            "  network 10.0.0.1/32",
+            " exit-address-family",
+            " address-family ipv6 unicast",
+            "  network 2015:cafe:ffff::10/128 route-map x",
+            " exit-address-family",
+        ]
+        .iter()
+        .map(|line| line.to_string())
+        .collect();
+        // The service anycast address belongs to the BGP task.
+        let own: BTreeSet<IpAddr> = ["192.168.255.254".parse().unwrap()].into();
+        let found = advertised_vips(&lines, &AnycastRanges::default(), &own);
+        let expected: BTreeSet<IpAddr> = ["192.168.255.10", "2015:cafe:ffff::10"]
+            .iter()
+            .map(|ip| ip.parse().unwrap())
+            .collect();
+        assert_eq!(found, expected);
     }
 }
