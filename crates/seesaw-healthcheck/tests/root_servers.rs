@@ -260,6 +260,7 @@ fn root_icmpv6_check_cycle() {
             {
                 return true;
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
     });
