@@ -6,13 +6,13 @@
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use seesaw_vrrp::packet::IPV6_MULTICAST_GROUP;
-use seesaw_vrrp::{AdvertInterval, Advertisement, Endpoints};
-use support::{HaNode, HaOptions, Lab, assert_log_contains, ipv4, wait_for};
+use seesaw_vrrp::{AdvertInterval, Advertisement, Endpoints, master_down_interval};
+use support::{HaNode, HaOptions, Lab, assert_log_contains, ipv4, ipv6, wait_for};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_seesaw_ha");
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -103,6 +103,63 @@ fn root_election_ipv6_multicast() {
     assert!(wait_for(TAKEOVER, || low.is("LEADER")), "{}", low.log());
 }
 
+/// Runs a pair that advertises by IPv6 unicast from `locals[i]` to the
+/// other node's address: one leader, steady, and the backup's takeover when
+/// the leader is killed.
+fn elect_over_ipv6_unicast(lab: &mut Lab, locals: [Ipv6Addr; 2]) {
+    let mut first = HaOptions::new(200);
+    first.ipv6 = true;
+    first.local = Some(locals[0].into());
+    first.remote = locals[1].into();
+    let mut second = first.clone();
+    second.priority = 100;
+    second.local = Some(locals[1].into());
+    second.remote = locals[0].into();
+    let high = lab.start_ha(BINARY, 0, &first);
+    let low = lab.start_ha(BINARY, 1, &second);
+
+    assert_eq!(wait_for_one_leader(&[&high, &low], TAKEOVER), 0);
+    assert_steady(&[&high, &low], Duration::from_secs(3));
+    assert_log_contains(
+        &high,
+        &format!("state BACKUP -> LEADER vrid=60 peer={}", locals[1]),
+    );
+
+    lab.stop(high.pid, libc::SIGKILL);
+    assert!(wait_for(TAKEOVER, || low.is("LEADER")), "{}", low.log());
+    assert_log_contains(
+        &low,
+        &format!(
+            "state BACKUP -> LEADER vrid=60 peer={} cause=\"master-down timer expired\"",
+            locals[0]
+        ),
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_election_ipv6_unicast_peers() {
+    let mut lab = Lab::new(2);
+    elect_over_ipv6_unicast(&mut lab, [ipv6(0), ipv6(1)]);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_election_ipv6_link_local_peers() {
+    let mut lab = Lab::new(2);
+    // Fixed link-local addresses, beside the kernel's own, so the test can
+    // name them. The daemon scopes them to eth0.
+    let locals = [
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xa1),
+        Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0xa2),
+    ];
+    for (index, local) in locals.iter().enumerate() {
+        let address = format!("{local}/64");
+        lab.ip_in(index, &["addr", "add", &address, "dev", "eth0", "nodad"]);
+    }
+    elect_over_ipv6_unicast(&mut lab, locals);
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn root_kill_master_backup_takes_over() {
@@ -191,6 +248,56 @@ fn root_restart_with_preempt_takes_over() {
     );
 }
 
+/// The time allowed beyond a protocol interval for the kernel, the daemon
+/// and the test's polling to act on a loaded machine.
+const SCHEDULING_SLACK: Duration = Duration::from_millis(250);
+
+/// Puts `port` back on the bridge and waits until exactly one of `nodes` is
+/// LEADER and `loser` has logged its step-down. Returns the leader's index
+/// in `nodes`.
+///
+/// Both nodes are master while cut, so the healed pair converges when the
+/// loser hears the winner's next advert, within one advert interval. The
+/// bound is the loser's master-down interval plus [`SCHEDULING_SLACK`],
+/// measured from just before the link comes back up to the poll that sees
+/// the step-down, so it includes up to one 20 ms poll.
+fn heal_and_converge(
+    lab: &Lab,
+    port: usize,
+    nodes: &[&HaNode],
+    loser: usize,
+    priority: u8,
+) -> usize {
+    let master_down = master_down_interval(priority, AdvertInterval::DEFAULT);
+    let bound = master_down + SCHEDULING_SLACK;
+    let step_down = "state LEADER -> BACKUP vrid=60";
+
+    let healed_at = Instant::now();
+    lab.set_link(port, true);
+    // Wait past the bound, so a failure reports how long it really took.
+    let converged = wait_for(bound * 3, || {
+        let leaders = nodes.iter().filter(|node| node.is("LEADER")).count();
+        let backups = nodes.iter().filter(|node| node.is("BACKUP")).count();
+        leaders == 1 && backups == nodes.len() - 1 && nodes[loser].log().contains(step_down)
+    });
+    let elapsed = healed_at.elapsed();
+    eprintln!(
+        "heal converged in {} ms; bound {} ms (master-down interval {} ms + {} ms)",
+        elapsed.as_millis(),
+        bound.as_millis(),
+        master_down.as_millis(),
+        SCHEDULING_SLACK.as_millis()
+    );
+
+    let states: Vec<_> = nodes.iter().map(|node| node.state()).collect();
+    assert!(converged, "no single LEADER after the heal: {states:?}");
+    assert!(
+        elapsed <= bound,
+        "the pair took {elapsed:?} to converge after the heal, more than the bound {bound:?}"
+    );
+    nodes.iter().position(|node| node.is("LEADER")).unwrap()
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn root_link_cut_and_heal() {
@@ -206,12 +313,7 @@ fn root_link_cut_and_heal() {
     );
     assert!(high.is("LEADER"), "both should be master while cut");
 
-    lab.set_link(0, true);
-    // One master-down interval of the loser (1.80 s), with room to spare.
-    assert_eq!(
-        wait_for_one_leader(&[&high, &low], Duration::from_secs(4)),
-        0
-    );
+    assert_eq!(heal_and_converge(&lab, 0, &[&high, &low], 1, 100), 0);
     assert_log_contains(
         &low,
         "state LEADER -> BACKUP vrid=60 peer=224.0.0.18 cause=\"advert from 198.18.0.1 priority 200\"",
@@ -232,9 +334,71 @@ fn root_link_cut_equal_priority_converges() {
     let both = [&first, &second];
     assert!(wait_for(TAKEOVER, || both[backup].is("LEADER")));
 
-    lab.set_link(backup, true);
-    // The RFC 5798 tie-break: the higher address keeps the role.
-    assert_eq!(wait_for_one_leader(&both, Duration::from_secs(4)), 1);
+    // The RFC 5798 tie-break: the higher address keeps the role, so the
+    // node at 198.18.0.1 steps down.
+    assert_eq!(heal_and_converge(&lab, backup, &both, 0, 100), 1);
+    assert_log_contains(
+        &first,
+        "state LEADER -> BACKUP vrid=60 peer=224.0.0.18 cause=\"advert from 198.18.0.2 priority 100\"",
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn root_send_failure_logged_and_retried() {
+    let mut lab = Lab::new(2);
+    let high = lab.start_ha(BINARY, 0, &HaOptions::new(200));
+    let low = lab.start_ha(BINARY, 1, &HaOptions::new(100));
+    assert_eq!(wait_for_one_leader(&[&high, &low], TAKEOVER), 0);
+
+    // With its own interface down, the master's sendto fails on every advert.
+    lab.ip_in(0, &["link", "set", "eth0", "down"]);
+    let failure = "failed to send the advert to 224.0.0.18";
+    assert!(
+        wait_for(Duration::from_secs(2), || high.log().contains(failure)),
+        "no send failure logged:\n{}",
+        high.log()
+    );
+    assert!(
+        wait_for(TAKEOVER, || low.is("LEADER")),
+        "the backup did not take over from a master that cannot send"
+    );
+
+    // The log limits repeats to one line per 10 s, and that line counts
+    // the failures in between, each of them one advert retried.
+    let retried = wait_for(Duration::from_secs(15), || {
+        high.log().contains("more like it suppressed)")
+    });
+    assert!(retried, "no repeated send failure logged:\n{}", high.log());
+    for line in high.log().lines().filter(|line| line.contains(failure)) {
+        eprintln!("master's log: {line}");
+    }
+    assert!(
+        lab.is_running(high.pid),
+        "seesaw_ha exited:\n{}",
+        high.log()
+    );
+    assert!(high.is("LEADER"), "{:?}", high.state());
+
+    lab.ip_in(0, &["link", "set", "eth0", "up"]);
+    assert_eq!(wait_for_one_leader(&[&high, &low], TAKEOVER), 0);
+    assert_log_contains(
+        &low,
+        "state LEADER -> BACKUP vrid=60 peer=224.0.0.18 cause=\"advert from 198.18.0.1 priority 200\"",
+    );
+
+    // The backup's master-down interval is 1.80 s, so staying BACKUP for
+    // 3 s shows that the adverts keep coming. The status file is written
+    // only on a change of state, so its counters cannot show it.
+    assert_steady(&[&high, &low], Duration::from_secs(3));
+    assert!(
+        lab.is_running(high.pid),
+        "seesaw_ha exited:\n{}",
+        high.log()
+    );
+
+    let status = lab.stop(high.pid, libc::SIGTERM);
+    assert!(status.success(), "SIGTERM exit status {status}");
 }
 
 /// A raw socket in the injector's namespace that writes whole IPv4 packets,
@@ -307,7 +471,15 @@ fn advert(vrid: u8, priority: u8, source: Ipv4Addr, destination: Ipv4Addr) -> Ve
 #[ignore = "needs root: network namespaces"]
 fn root_invalid_packets_change_nothing() {
     let mut lab = Lab::new(3);
+    // The two master-down intervals differ by only 98 ms, so the backup
+    // starts once the leader is master, lest a slow start on a loaded
+    // machine swap the roles.
     let leader = lab.start_ha(BINARY, 0, &HaOptions::new(100));
+    assert!(
+        wait_for(TAKEOVER, || leader.is("LEADER")),
+        "{}",
+        leader.log()
+    );
     let backup = lab.start_ha(BINARY, 1, &HaOptions::new(50));
     assert_eq!(wait_for_one_leader(&[&leader, &backup], TAKEOVER), 0);
     let injector = Injector::open(&lab, 2);

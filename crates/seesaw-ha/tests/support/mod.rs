@@ -127,6 +127,13 @@ impl Lab {
         &self.members[index]
     }
 
+    /// Runs `ip` with `args` in member `index`'s namespace.
+    pub fn ip_in(&self, index: usize, args: &[&str]) {
+        let mut full = vec!["-n", self.members[index].as_str()];
+        full.extend_from_slice(args);
+        ip(&full);
+    }
+
     /// Takes member `index` off the bridge, or puts it back.
     pub fn set_link(&self, index: usize, up: bool) {
         let port = format!("p{index}");
@@ -272,6 +279,9 @@ pub struct HaOptions {
     pub preempt: bool,
     /// The peer: a multicast group or another member's address.
     pub remote: IpAddr,
+    /// `-local_addr`, when not the member's lab address of the family that
+    /// `ipv6` selects.
+    pub local: Option<IpAddr>,
     pub ipv6: bool,
     /// `-advert_addresses`, for a keepalived peer.
     pub advert_addresses: Vec<IpAddr>,
@@ -285,6 +295,7 @@ impl HaOptions {
             interval: "500ms",
             preempt: false,
             remote: IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+            local: None,
             ipv6: false,
             advert_addresses: Vec::new(),
         }
@@ -295,10 +306,10 @@ impl Lab {
     /// Starts seesaw_ha in member `index`, writing `ha<index>.status` and
     /// appending to `ha<index>.log`.
     pub fn start_ha(&mut self, binary: &str, index: usize, options: &HaOptions) -> HaNode {
-        let local: IpAddr = if options.ipv6 {
-            ipv6(index).into()
-        } else {
-            ipv4(index).into()
+        let local: IpAddr = match options.local {
+            Some(local) => local,
+            None if options.ipv6 => ipv6(index).into(),
+            None => ipv4(index).into(),
         };
         let mut args = vec![
             "-test_mode".to_string(),
