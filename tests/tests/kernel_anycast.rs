@@ -4,7 +4,8 @@
 //! VIP's /32 from both nodes while the vserver is healthy, whichever node
 //! is master. It must lose the route within one check interval (plus a
 //! margin) after the backends fail and get it back after they recover.
-//! A node that stops must withdraw its path.
+//! A node that stops must withdraw its path, and so must a restarted
+//! engine whose vserver left cluster.pb while it was killed.
 
 mod lab;
 
@@ -26,6 +27,7 @@ fn kernel_anycast_follows_health_and_shutdown() {
             "192.168.255.10 left dummy0 on both nodes",
             "the router has 192.168.255.10/32 from both nodes again",
             "the router has 192.168.255.10/32 from 198.51.100.11 only",
+            "the router has 192.168.255.10/32 from 198.51.100.12 only",
             "every step succeeded",
         ],
     );

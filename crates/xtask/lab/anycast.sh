@@ -5,7 +5,8 @@
 # vserver's VIP must be in the router's BGP table from both nodes while
 # its backends are healthy, whichever node is master. It must leave when
 # the backends fail and come back when they recover. A node stopped
-# gracefully must withdraw it.
+# gracefully must withdraw it, and so must an engine restarted after a
+# SIGKILL when the vserver left cluster.pb while it was down.
 #
 # Usage: anycast.sh BIN_DIR
 #   BIN_DIR is the directory of the Seesaw binaries (seesaw_watchdog and
@@ -177,6 +178,29 @@ wait_for 120 "n1 to become master again" is_state n1 LEADER
 step "n2 starts again and advertises $route again"
 start_node n2 "$lab/n2.cfg" "$lab/cluster.pb" "-bgpd_vty $lab/n2/frr/bgpd.vty"
 wait_for 120 "n2 to become backup" is_state n2 BACKUP
+wait_for 120 "$route from both nodes" paths_are "${node_ip[n1]}" "${node_ip[n2]}"
+say "the router has $route from both nodes"
+
+step "n1's engine is killed and the vserver leaves n1's cluster.pb meanwhile: the restarted engine withdraws $route"
+engine=$(pid_of n1 seesaw_engine)
+[[ -n $engine ]] || fail "n1 runs no seesaw_engine"
+kill -KILL "$engine"
+# Written after the kill, so that only the next engine reads it.
+{
+  cluster_head "$net.10" "${node_ip[n1]}" "${node_ip[n2]}"
+  printf 'bgp_local_asn: %s\nbgp_remote_asn: %s\n' "$node_asn" "$router_asn"
+  printf 'bgp_peer: <\n  fqdn: "router.lab."\n  ipv4: "%s/24"\n>\n' "$net.1"
+} >"$lab/n1/etc/cluster.pb"
+restarted() { local pid; pid=$(pid_of n1 seesaw_engine); [[ -n $pid && $pid != "$engine" ]]; }
+wait_for 60 "the watchdog to restart n1's engine" restarted
+wait_for 60 "n1's path to leave the router" paths_are "${node_ip[n2]}"
+say "the router has $route from ${node_ip[n2]} only"
+if ip -n "${prefix}n1" -br addr show dummy0 | grep -q " $vip/32"; then
+  fail "n1: $vip stays on dummy0 after its vserver left cluster.pb"
+fi
+
+step "the vserver returns to n1's cluster.pb: n1 advertises $route again"
+cp "$lab/cluster.pb" "$lab/n1/etc/cluster.pb"
 wait_for 120 "$route from both nodes" paths_are "${node_ip[n1]}" "${node_ip[n2]}"
 say "the router has $route from both nodes"
 
