@@ -12,6 +12,7 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 pub const CLIENT_IP: &str = "198.18.0.1";
 pub const SERVER_IP: &str = "198.18.0.2";
@@ -32,6 +33,29 @@ pub fn ip(args: &[&str]) {
         args.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Waits until `eth0` in `namespace` is operationally up. Until then the
+/// kernel has not yet handled the carrier change, the device still has its
+/// no-op queueing discipline, and it drops every packet, which would fail
+/// a test's first probe.
+fn wait_until_up(namespace: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = Command::new("ip")
+            .args(["-n", namespace, "-o", "link", "show", "eth0"])
+            .output()
+            .expect("failed to run ip");
+        let text = String::from_utf8_lossy(&output.stdout);
+        if text.contains("state UP") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "eth0 in {namespace} is not up after 10 s: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Moves the calling thread into the namespace `name`, so the sockets it
@@ -110,6 +134,9 @@ impl NamespacePair {
                 "nodad",
             ]);
             ip(&["-n", namespace, "link", "set", "eth0", "up"]);
+        }
+        for namespace in [&pair.client, &pair.server] {
+            wait_until_up(namespace);
         }
         pair
     }
