@@ -65,6 +65,182 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# check.py: the checks of the printed output against CLUSTER, which is
+# read as the text format that cluster.pb uses.
+#   check.py CLUSTER ipvs               ipvsadm -Ln on stdin: every service
+#                                       of CLUSTER with all its backends
+#   check.py CLUSTER vservers           show vservers on stdin
+#   check.py CLUSTER vserver NAME       show vserver NAME on stdin
+#   check.py CLUSTER destinations NAME  show destinations NAME on stdin
+#   check.py CLUSTER traffic COUNT      the master's ipvsadm -Ln on stdin:
+#       opens COUNT connections to each service, prints which backends
+#       replied, and checks that each reply came from a destination of
+#       that service and that a service with two or more destinations
+#       reached at least two
+cat >"$lab/check.py" <<'PY'
+import collections, re, sys, urllib.request
+
+
+def parse_cluster(path):
+    """Returns the vservers of a cluster.pb as dicts: name, vip, entries
+    (protocol, port) and backends (fqdn, ipv4)."""
+    vservers, stack = [], []
+    for line in open(path):
+        line = line.strip()
+        if line.endswith("<") or line.endswith("{"):
+            stack.append(line[:-1].rstrip(": "))
+            if stack == ["vserver"]:
+                vservers.append({"name": None, "vip": None, "entries": [], "backends": []})
+            elif stack == ["vserver", "vserver_entry"]:
+                vservers[-1]["entries"].append({})
+            elif stack == ["vserver", "backend"]:
+                vservers[-1]["backends"].append({})
+            continue
+        if line in (">", "}"):
+            stack.pop()
+            continue
+        key, _, value = line.partition(":")
+        value = value.strip().strip('"')
+        if stack == ["vserver"] and key == "name":
+            vservers[-1]["name"] = value
+        elif stack == ["vserver", "entry_address"] and key == "ipv4":
+            vservers[-1]["vip"] = value.split("/")[0]
+        elif stack == ["vserver", "vserver_entry"] and key in ("protocol", "port"):
+            vservers[-1]["entries"][-1][key] = value
+        elif stack == ["vserver", "backend", "host"] and key in ("fqdn", "ipv4"):
+            vservers[-1]["backends"][-1][key] = value.split("/")[0]
+    return vservers
+
+
+def expected_ipvs(vservers):
+    """Returns {(protocol, vip:port): {backend:port}}, as DSR keeps the port."""
+    services = {}
+    for vserver in vservers:
+        for entry in vserver["entries"]:
+            port = entry["port"]
+            services[(entry["protocol"], f"{vserver['vip']}:{port}")] = {
+                f"{backend['ipv4']}:{port}" for backend in vserver["backends"]
+            }
+    return services
+
+
+def parse_ipvs(text):
+    """Returns {(protocol, vip:port): {destination}} from ipvsadm -Ln."""
+    services, current = {}, None
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] in ("TCP", "UDP"):
+            current = (fields[0], fields[1])
+            services[current] = set()
+        elif len(fields) >= 2 and fields[0] == "->" and current and fields[1] != "RemoteAddress:Port":
+            services[current].add(fields[1])
+    return services
+
+
+def check_ipvs(vservers, text):
+    want, have = expected_ipvs(vservers), parse_ipvs(text)
+    errors = [f"service {' '.join(key)} is missing" for key in want if key not in have]
+    errors += [f"service {' '.join(key)} is not in the cluster" for key in have if key not in want]
+    for key in want.keys() & have.keys():
+        for destination in sorted(want[key] - have[key]):
+            errors.append(f"{' '.join(key)} lacks the destination {destination}")
+        for destination in sorted(have[key] - want[key]):
+            errors.append(f"{' '.join(key)} has the unknown destination {destination}")
+    count = sum(len(destinations) for destinations in want.values())
+    return errors, f"{len(want)} services and {count} destinations, as in cluster.pb"
+
+
+def check_vservers(vservers, text):
+    listed = re.findall(r"^\[ *\d+\] (\S+)$", text, re.M)
+    names = [vserver["name"] for vserver in vservers]
+    errors = [f"vserver {name} is not listed" for name in names if name not in listed]
+    errors += [f"vserver {name} is not in the cluster" for name in listed if name not in names]
+    return errors, f"{len(listed)} vservers: {', '.join(listed)}"
+
+
+def find_vserver(vservers, name):
+    for vserver in vservers:
+        if vserver["name"] == name:
+            return vserver
+    sys.exit(f"check.py: no vserver {name} in the cluster")
+
+
+def check_vserver(vservers, name, text):
+    vserver = find_vserver(vservers, name)
+    errors = []
+    for pattern in [rf"Name: +{re.escape(name)}$", rf"IPv4 Address: +{re.escape(vserver['vip'])}/32$"]:
+        if not re.search(pattern, text, re.M):
+            errors.append(f"no line matches {pattern!r}")
+    for entry in vserver["entries"]:
+        line = rf"IPv4 {entry['protocol']}/{entry['port']} +\(DSR, wlc scheduler\)\n +State: +enabled, healthy, active$"
+        if not re.search(line, text, re.M):
+            errors.append(f"service {entry['protocol']}/{entry['port']} is not shown enabled, healthy and active")
+    services = ", ".join(f"{entry['protocol']}/{entry['port']}" for entry in vserver["entries"])
+    return errors, f"{name} on {vserver['vip']}, {services} healthy and active"
+
+
+def check_destinations(vservers, name, text):
+    vserver = find_vserver(vservers, name)
+    errors = []
+    for entry in vserver["entries"]:
+        for backend in vserver["backends"]:
+            line = f"{name}/{backend['ipv4']}:{entry['port']}/{entry['protocol']} (enabled, healthy, active)"
+            if line not in text:
+                errors.append(f"no line shows {line}")
+    names = ", ".join(backend["fqdn"] for backend in vserver["backends"])
+    return errors, f"{len(vserver['backends'])} backends of {name} healthy and active: {names}"
+
+
+def check_traffic(vservers, count, text):
+    ip_of = {backend["fqdn"]: backend["ipv4"] for vserver in vservers for backend in vserver["backends"]}
+    errors = []
+    for (protocol, address), destinations in sorted(parse_ipvs(text).items()):
+        replies = collections.Counter()
+        for _ in range(count):
+            try:
+                with urllib.request.urlopen(f"http://{address}/", timeout=2) as reply:
+                    replies[reply.read().decode().strip()] += 1
+            except OSError:
+                replies["FAILED"] += 1
+        print(f"   {address} -> " + ", ".join(f"{name} x{n}" for name, n in sorted(replies.items())), flush=True)
+        port = address.split(":")[1]
+        for name in replies:
+            if name == "FAILED":
+                errors.append(f"{replies[name]} of {count} connections to {address} failed")
+            elif f"{ip_of.get(name)}:{port}" not in destinations:
+                errors.append(f"{address} reached {name}, which is not one of its destinations")
+        if len(destinations) >= 2 and len(replies) < 2:
+            errors.append(f"{address} has {len(destinations)} destinations but reached only {', '.join(replies)}")
+    return errors, "every service reached only its destinations, and at least two of them where it has two or more"
+
+
+def main():
+    vservers = parse_cluster(sys.argv[1])
+    kind, args, text = sys.argv[2], sys.argv[3:], sys.stdin.read()
+    if kind == "ipvs":
+        errors, summary = check_ipvs(vservers, text)
+    elif kind == "vservers":
+        errors, summary = check_vservers(vservers, text)
+    elif kind == "vserver":
+        errors, summary = check_vserver(vservers, args[0], text)
+    elif kind == "destinations":
+        errors, summary = check_destinations(vservers, args[0], text)
+    elif kind == "traffic":
+        errors, summary = check_traffic(vservers, int(args[0]), text)
+    else:
+        sys.exit(f"check.py: unknown check {kind}")
+    for error in errors:
+        print(f"   mismatch: {error}")
+    if errors:
+        sys.exit(1)
+    print(f"   checked: {summary}")
+
+
+main()
+PY
+# check KIND [ARG]: runs check.py on stdin against the cluster.
+check() { python3 "$lab/check.py" "$cluster_file" "$@"; }
+
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.2 s.
 wait_for() {
   local seconds=$1 what=$2
@@ -85,6 +261,53 @@ ha_state() { cli "$1" "show ha" 2>/dev/null | sed -n 's/^ *State: *\([A-Z]*\).*/
 is_state() { [[ $(ha_state "$1") == "$2" ]]; }
 master_has_services() {
   [[ $(ip netns exec "lab-$1" ipvsadm -Ln | grep -c '^TCP') -eq ${#services[@]} ]]
+}
+# ipvs_matches NODE: NODE's IPVS contains every service and backend of the cluster.
+ipvs_matches() { ip netns exec "lab-$1" ipvsadm -Ln | check ipvs; }
+
+# pid_of NODE PROGRAM: the pids of PROGRAM in NODE's network namespace. The
+# kernel keeps only the first 15 bytes of a program's name in comm.
+pid_of() {
+  local pid
+  for pid in $(ip netns pids "lab-$1"); do
+    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "${2:0:15}" ]]; then echo "$pid"; fi
+  done
+}
+daemons=(seesaw_ncc seesaw_engine seesaw_ha seesaw_healthcheck seesaw_ecu)
+# watchdog_children NODE: prints the pid of NODE's watchdog and of each of
+# its five daemons; fails unless each runs as a child of that watchdog.
+watchdog_children() {
+  local node=$1 watchdog program pid parent
+  watchdog=$(cat "$lab/$node/watchdog.pid")
+  [[ $(cat "/proc/$watchdog/comm" 2>/dev/null) == seesaw_watchdog ]] || return 1
+  printf 'seesaw_watchdog %s' "$watchdog"
+  for program in "${daemons[@]}"; do
+    pid=$(pid_of "$node" "$program")
+    [[ -n $pid ]] || return 1
+    parent=$(sed -n 's/^PPid:\t*//p' "/proc/$pid/status")
+    [[ $parent == "$watchdog" ]] || return 1
+    printf ', %s %s' "$program" "$pid"
+  done
+}
+# ecu_healthz NODE: GET of the ECU's plain-HTTP /healthz (port 10257)
+# inside NODE's network namespace; prints the status and body, fails
+# unless the status is 200.
+ecu_healthz() {
+  ip netns exec "lab-$1" python3 -c '
+import urllib.request
+with urllib.request.urlopen("http://127.0.0.1:10257/healthz", timeout=2) as reply:
+    print(reply.status, reply.read().decode().strip())
+'
+}
+# check_daemons NODE: waits until the watchdog's five daemons run on NODE
+# and its ECU returns 200 for /healthz, and prints both.
+check_daemons() {
+  local node=$1
+  wait_for 60 "the watchdog's five daemons on $node" watchdog_children "$node"
+  say "$node: $(watchdog_children "$node")"
+  say "every watchdog child runs on $node"
+  wait_for 60 "the ECU of $node to answer /healthz" ecu_healthz "$node"
+  say "$node: GET http://127.0.0.1:10257/healthz -> $(ecu_healthz "$node")"
 }
 
 add_host() { # add_host NAME ADDRESS: a namespace with eth0 on the segment
@@ -191,38 +414,57 @@ wait_for 120 "n1 to become master" is_state n1 LEADER
 start_node n2
 wait_for 120 "n2 to become backup" is_state n2 BACKUP
 wait_for 120 "the master to program all ${#services[@]} services" master_has_services n1
+wait_for 120 "every backend of cluster.pb in n1's IPVS" ipvs_matches n1
 say "n1 is LEADER, n2 is BACKUP"
+
+step "the watchdog's children on each node, and the ECU's /healthz"
+check_daemons n1
+check_daemons n2
 
 want() { local s; for s in "${steps[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
 
+# show NODE COMMAND [CHECK...]: prints seesaw -c COMMAND on NODE and runs
+# check.py CHECK... on its output.
+show() {
+  local node=$1 command=$2 output
+  shift 2
+  step "$node: seesaw -c \"$command\""
+  output=$(cli "$node" "$command") || fail "$node: seesaw -c \"$command\" failed"
+  printf '%s\n' "$output"
+  if [[ $# -gt 0 ]]; then
+    check "$@" <<<"$output" || fail "$node: seesaw -c \"$command\" does not match cluster.pb"
+  fi
+}
+
 if want show; then
+  declare -A role=([n1]=LEADER [n2]=BACKUP)
   for node in n1 n2; do
-    for command in "show ha" "show vservers" "show vserver admin-control-plane"; do
-      step "$node: seesaw -c \"$command\""
-      cli "$node" "$command" || fail "$node: seesaw -c \"$command\" failed"
-    done
+    show "$node" "show ha"
+    [[ $(ha_state "$node") == "${role[$node]}" ]] || fail "$node: show ha does not say State: ${role[$node]}"
+    say "checked: State: ${role[$node]}"
+    show "$node" "show vservers" vservers
+    show "$node" "show vserver admin-control-plane" vserver admin-control-plane
+    show "$node" "show destinations admin-control-plane" destinations admin-control-plane
   done
   step "n1: ipvsadm -Ln"
-  ip netns exec lab-n1 ipvsadm -Ln
+  rules=$(ip netns exec lab-n1 ipvsadm -Ln)
+  printf '%s\n' "$rules"
+  check ipvs <<<"$rules" || fail "n1's IPVS does not match cluster.pb"
+  say "the show commands and IPVS match cluster.pb on both nodes"
 fi
 
-# probe VIP:PORT: prints the name of the backend that replied.
-probe() {
-  ip netns exec lab-client python3 - "$1" <<'PY'
-import sys, urllib.request
-vip, port = sys.argv[1].split(":")
-with urllib.request.urlopen(f"http://{vip}:{port}/", timeout=1) as reply:
-    print(reply.read().decode().strip())
-PY
+# traffic NODE: 10 connections from the client to each service of
+# NODE's IPVS. With WLC and equal weights, a closed connection still
+# counts against its destination while IPVS keeps it (in TIME_WAIT), so
+# the second connection already goes to another destination.
+traffic() {
+  ip netns exec "lab-$1" ipvsadm -Ln | ip netns exec lab-client python3 "$lab/check.py" "$cluster_file" traffic 10
 }
 
 if want traffic; then
-  step "client: every VIP and port, ten connections each"
-  for service in "${services[@]}"; do
-    answers=$(for _ in $(seq 10); do probe "$net.$service" || echo FAILED; done | sort | uniq -c | xargs)
-    say "$net.$service -> $answers"
-    [[ $answers != *FAILED* ]] || fail "a connection to $net.$service failed"
-  done
+  step "client: every VIP and port, ten connections each, spread by WLC"
+  traffic n1 || fail "the traffic through n1 did not spread as WLC spreads it"
+  say "every service answered from at least two of its backends"
 fi
 
 # ipvs_rules NODE: the IPVS services and destinations, without counters.
@@ -237,13 +479,6 @@ changes() {
 vip_addresses() { ip -n "lab-$1" -br addr show ens224; }
 # ncc_changes NODE: how many changes the engine has sent to its NCC.
 ncc_changes() { grep -c "changes to the NCC" "$lab/$1/log/seesaw_engine.INFO" || true; }
-# pid_of NODE PROGRAM
-pid_of() {
-  local pid
-  for pid in $(ip netns pids "lab-$1"); do
-    if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$2" ]]; then echo "$pid"; fi
-  done
-}
 
 if want restart; then
   step "SIGKILL to n1's engine with a connection open; the watchdog restarts it"
@@ -429,6 +664,7 @@ revive() {
   ip -n "lab-$node" route replace default via "$net.129"
   start_node "$node"
   wait_for 120 "$node to rejoin as backup" is_state "$node" BACKUP
+  check_daemons "$node"
   sleep 5
   is_state "$other" LEADER || fail "$other lost mastership when $node came back"
 }
@@ -475,15 +711,25 @@ if want unhealthy; then
   touch "$lab/admin-1.unhealthy"
   gone() { ! ip netns exec "lab-$master" ipvsadm -Ln | grep -q "$net.163:"; }
   wait_for 60 "admin-1 to leave IPVS" gone
-  for _ in $(seq 20); do
-    answer=$(probe "$net.143:443" || echo FAILED)
-    [[ $answer != admin-1 && $answer != FAILED ]] || fail "the client reached $answer"
-  done
-  say "20 connections to $net.143:443, none reached admin-1"
+  step "$master: ipvsadm -Ln without admin-1"
+  rules=$(ip netns exec "lab-$master" ipvsadm -Ln)
+  printf '%s\n' "$rules"
+  ! grep -q "$net.163:" <<<"$rules" || fail "$net.163 is still a destination on $master"
+  say "$net.163 is in no service on $master"
+  step "client: every VIP and port, ten connections each, without admin-1"
+  replies=$(traffic "$master") || { printf '%s\n' "$replies"; fail "the traffic without admin-1 failed"; }
+  printf '%s\n' "$replies"
+  ! grep -qw admin-1 <<<"$replies" || fail "the client reached admin-1"
+  say "no connection reached admin-1"
   rm "$lab/admin-1.unhealthy"
   back() { ip netns exec "lab-$master" ipvsadm -Ln | grep -q "$net.163:"; }
   wait_for 60 "admin-1 to return to IPVS" back
-  say "admin-1 is healthy again and back in IPVS"
+  wait_for 60 "every backend back in $master's IPVS" ipvs_matches "$master"
+  step "$master: ipvsadm -Ln with admin-1 healthy again"
+  rules=$(ip netns exec "lab-$master" ipvsadm -Ln)
+  printf '%s\n' "$rules"
+  check ipvs <<<"$rules" || fail "$master's IPVS does not match cluster.pb after admin-1 recovered"
+  say "admin-1 is healthy again: $net.163 is back in every service of $master"
 fi
 
 step "every step succeeded"

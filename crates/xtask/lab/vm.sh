@@ -40,8 +40,14 @@ log() { echo "lab: $*" >&2; }
 usage() { sed -n '6,10s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
 
 # need_pkg COMMAND PACKAGE: install PACKAGE with apt-get unless COMMAND exists.
+# A COMMAND given as an absolute path must exist at that path, because the
+# guest sees only the host's /usr, not the host's $PATH (a python3 of pyenv,
+# for example).
 need_pkg() {
-  command -v "$1" >/dev/null && return
+  case $1 in
+    /*) [ -x "$1" ] && return ;;
+    *) command -v "$1" >/dev/null && return ;;
+  esac
   if [ "$(id -u)" != 0 ]; then
     log "$1 not found; install the Debian package $2 as root (apt-get install $2)"
     exit 1
@@ -188,7 +194,18 @@ trap cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
 [ "$(uname -m)" = x86_64 ] || { log "the lab needs an x86_64 host, not $(uname -m)"; exit 1; }
 need_pkg qemu-system-x86_64 qemu-system-x86
 need_pkg xz xz-utils
-need_pkg ip iproute2
+# The tools that the lab's scenarios run in the guest from the host's /usr.
+# pair.sh runs ip, mount, unshare, sysctl and diff, and python3 for the
+# backends, the client and the prober. seesaw_ncc runs iptables. The guest
+# has no /etc/alternatives, so the NCC runs iptables-nft, not iptables.
+# The image carries its own ipvsadm, so the host needs none.
+need_pkg /usr/bin/ip iproute2
+need_pkg /usr/bin/mount mount
+need_pkg /usr/bin/unshare util-linux
+need_pkg /usr/sbin/sysctl procps
+need_pkg /usr/bin/diff diffutils
+need_pkg /usr/bin/python3 python3
+need_pkg /usr/sbin/iptables-nft iptables
 mkdir -p "$CACHE"
 if [ ! -f "$IMG/initrd.cpio" ]; then
   exec 9>"$CACHE/.lock"; flock 9
