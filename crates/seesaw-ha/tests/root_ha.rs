@@ -273,7 +273,11 @@ fn heal_and_converge(
     let step_down = "state LEADER -> BACKUP vrid=60";
 
     let healed_at = Instant::now();
+    let healed_at_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is past 1970");
     lab.set_link(port, true);
+    let link_up_after = healed_at.elapsed();
     // Wait past the bound, so a failure reports how long it really took.
     let converged = wait_for(bound * 3, || {
         let leaders = nodes.iter().filter(|node| node.is("LEADER")).count();
@@ -282,11 +286,21 @@ fn heal_and_converge(
     });
     let elapsed = healed_at.elapsed();
     eprintln!(
-        "heal converged in {} ms; bound {} ms (master-down interval {} ms + {} ms)",
+        "heal converged in {} ms, of which {} ms running ip; bound {} ms (master-down interval {} ms + {} ms)",
         elapsed.as_millis(),
+        link_up_after.as_millis(),
         bound.as_millis(),
         master_down.as_millis(),
         SCHEDULING_SLACK.as_millis()
+    );
+    // The log's timestamps are local time, to the microsecond.
+    let loser_log = nodes[loser].log();
+    let step_down_line = loser_log.lines().find(|line| line.contains(step_down));
+    eprintln!(
+        "link up at unix time {}.{:06}; loser logged: {}",
+        healed_at_unix.as_secs(),
+        healed_at_unix.subsec_micros(),
+        step_down_line.unwrap_or("nothing")
     );
 
     let states: Vec<_> = nodes.iter().map(|node| node.state()).collect();
