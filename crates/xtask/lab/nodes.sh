@@ -1,6 +1,6 @@
-# Shared by the kernel lab scenarios anycast.sh and vlan.sh; sourced, not
-# run. It builds Seesaw nodes, backends, clients and FRR bgpd daemons as
-# network namespaces on one bridged segment inside the VM.
+# Shared by the kernel lab scenarios anycast.sh, vlan.sh and install.sh;
+# sourced, not run. It builds Seesaw nodes, backends, clients and FRR bgpd
+# daemons as network namespaces on one bridged segment inside the VM.
 #
 # The sourcing script sets, before calling anything here:
 #   bin     directory of the Seesaw binaries
