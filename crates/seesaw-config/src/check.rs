@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use crate::cluster::{LoadedCluster, NodeContext, read_cluster_file};
+use crate::cluster::{LoadedCluster, NodeContext, plural, read_cluster_file};
 use crate::diag::{Diagnostic, Rejected};
 use crate::model::VipType;
 use crate::node_config::NodeConfig;
@@ -139,6 +139,18 @@ fn compare_pair(node: &NodeConfig, peer: &NodeConfig, diagnostics: &mut Vec<Diag
                 "cluster name '{}' differs from '{}' in {}: give both nodes the same name, which the CLI and the config server use",
                 peer.cluster_name,
                 node.cluster_name,
+                node.path.display()
+            ),
+        ));
+    }
+    if node.anycast_enabled != peer.anycast_enabled {
+        diagnostics.push(Diagnostic::warning(
+            &peer.path,
+            at(peer, "anycast_enabled"),
+            format!(
+                "anycast_enabled is {} here but {} in {}: only the node with anycast enabled announces anycast VIPs and configures bgpd, so set the same value on both nodes",
+                peer.anycast_enabled,
+                node.anycast_enabled,
                 node.path.display()
             ),
         ));
@@ -295,12 +307,26 @@ fn warn_anycast_disabled(
     if anycast_vips == 0 && peers == 0 {
         return;
     }
+    let mut unused = Vec::new();
+    if anycast_vips > 0 {
+        unused.push(format!(
+            "{}, which this node will never announce",
+            plural(anycast_vips, "anycast VIP")
+        ));
+    }
+    if peers > 0 {
+        unused.push(format!(
+            "{}, which bgpd will not be given",
+            plural(peers, "BGP peer")
+        ));
+    }
     diagnostics.push(Diagnostic::warning(
         &node.path,
         node.position("cluster", "anycast_enabled"),
         format!(
-            "anycast_enabled is false, but {} has {anycast_vips} anycast VIPs and {peers} BGP peers: this node will never announce them, so set anycast_enabled = true or remove them",
-            cluster_file.display()
+            "anycast_enabled is false, but {} has {}: set anycast_enabled = true or remove them",
+            cluster_file.display(),
+            unused.join(" and ")
         ),
     ));
 }
@@ -362,9 +388,15 @@ fn summarize(
     let warnings: Vec<String> = diagnostics.iter().map(ToString::to_string).collect();
     let mut out = render(&view, &loaded.cluster, &loaded.notes, &warnings);
     if let Some(peer_file) = peer_file {
+        let about_peer = diagnostics.iter().any(|d| d.file == peer_file);
         let line = format!(
-            "Peer config:     {} agrees (VRID, cluster VIP, node and peer addresses)\n",
-            peer_file.display()
+            "Peer config:     {} agrees (VRID, cluster VIP, node and peer addresses){}\n",
+            peer_file.display(),
+            if about_peer {
+                "; it differs in what the warnings below name"
+            } else {
+                ""
+            }
         );
         // Place it under the peer line of the header.
         match out.find("Interfaces:") {

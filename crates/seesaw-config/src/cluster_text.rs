@@ -158,13 +158,32 @@ fn describe_parse_error(
             ),
         }
     } else if let Some(range) = integer_range(&raw) {
-        format!("{raw}: write a whole number from {range}")
+        match field_before(text, position) {
+            Some(field) => format!("{field}: {raw}: write a whole number from {range}"),
+            None => format!("{raw}: write a whole number from {range}"),
+        }
     } else if raw.starts_with("expected") {
         format!("{raw}: check the brackets and quotes on this line and the line before")
     } else {
         raw
     };
     Diagnostic::error(file, Some(position), message)
+}
+
+/// Returns the name of the field whose value starts at `position`, as in
+/// `bgp_local_asn: -5`.
+fn field_before(text: &str, position: Position) -> Option<String> {
+    let line = text.lines().nth(position.line.checked_sub(1)?)?;
+    let before: String = line
+        .chars()
+        .take(position.column.saturating_sub(1))
+        .collect();
+    let name = before.trim_end().strip_suffix(':')?.trim_end();
+    let start = name
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |at| at + 1);
+    let field = &name[start..];
+    (!field.is_empty()).then(|| field.to_string())
 }
 
 /// Returns the range of the integer type that an out-of-range error names,

@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::cluster::plural;
 use crate::model::{Cluster, Healthcheck, NodeState, Vserver};
+use crate::node_config::DEFAULT_CONFIG_SERVER;
 
 /// The values from this node's seesaw.cfg that the summary shows.
 #[derive(Debug, Clone, Default)]
@@ -95,8 +96,14 @@ fn render_cluster(out: &mut String, view: &NodeView, cluster: &Cluster) {
         "Interfaces:      node {}, LB {}",
         view.node_interface, view.lb_interface
     );
-    let servers = if view.config_servers.is_empty() {
-        "none".to_string()
+    // The placeholder alone means seesaw.cfg names no server, and the
+    // engine then reloads from cluster.pb.
+    let servers = if view
+        .config_servers
+        .iter()
+        .all(|server| server == DEFAULT_CONFIG_SERVER)
+    {
+        "none (reloads read cluster.pb)".to_string()
     } else {
         view.config_servers.join(", ")
     };

@@ -671,8 +671,8 @@ fn integer_out_of_range_names_the_range() {
     let error = load("bgp_local_asn: -5\n").unwrap_err();
     assert!(
         error.contains(
-            "cluster.pb:5:16: expected value to be an unsigned 32-bit integer, but the value -5 \
-             is out of range: write a whole number from 0 to 4294967295"
+            "cluster.pb:5:16: bgp_local_asn: expected value to be an unsigned 32-bit integer, \
+             but the value -5 is out of range: write a whole number from 0 to 4294967295"
         ),
         "{error}"
     );

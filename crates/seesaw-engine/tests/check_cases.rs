@@ -207,6 +207,13 @@ fn dsr_pair_with_different_names_warns() {
         "{}",
         outcome.stdout
     );
+    assert!(
+        outcome.stdout.contains(
+            "agrees (VRID, cluster VIP, node and peer addresses); it differs in what the warnings below name"
+        ),
+        "{}",
+        outcome.stdout
+    );
 }
 
 #[test]
@@ -489,6 +496,22 @@ fn peer_anycast_ranges_must_match() {
 }
 
 #[test]
+fn peer_anycast_enabled_must_match() {
+    let outcome = check_pair(
+        "node_ipv4 = 100.115.222.130\npeer_ipv4 = 100.115.222.131\nanycast_enabled = false\n",
+        "node_ipv4 = 100.115.222.131\npeer_ipv4 = 100.115.222.130\nanycast_enabled = true\n",
+    );
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stdout
+            .contains("peer.cfg:6:19: warning: anycast_enabled is true here but false in "),
+        "{}",
+        outcome.stdout
+    );
+}
+
+#[test]
 fn anycast_disabled_with_bgp_peers_warns() {
     let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
         .iter()
@@ -515,7 +538,7 @@ fn anycast_disabled_with_bgp_peers_warns() {
     assert!(
         outcome
             .stdout
-            .contains("this node will never announce them"),
+            .contains("has 1 BGP peer, which bgpd will not be given: set anycast_enabled = true"),
         "{}",
         outcome.stdout
     );
@@ -541,12 +564,56 @@ fn service_anycast_at_vserver_vip_warns() {
     let pb = dir.path().join("cluster.pb");
     std::fs::write(&pb, anycast).unwrap();
 
+    let line = 1 + std::fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .position(|l| l == "web = 192.168.255.10")
+        .unwrap();
+
+    let outcome = check(conf.to_str().unwrap(), pb.to_str().unwrap());
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    let expected = format!(
+        "seesaw.cfg:{line}:7: warning: [extra_service_anycast] lists 192.168.255.10, the VIP of vserver 'web@example' in "
+    );
+    assert!(outcome.stdout.contains(&expected), "{}", outcome.stdout);
+}
+
+/// Returns the first fenced block after `heading` in README.md.
+fn readme_block(heading: &str) -> String {
+    let readme: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "README.md"]
+        .iter()
+        .collect();
+    let text = std::fs::read_to_string(readme).unwrap();
+    let section = &text[text.find(heading).expect("the README has the heading")..];
+    let start = section.find("```").expect("a fenced block follows");
+    let body = &section[start..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").expect("the block is closed")].to_string()
+}
+
+#[test]
+fn readme_samples_pass_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("seesaw.cfg");
+    std::fs::write(&conf, readme_block("### 4. seesaw.cfg, on each node")).unwrap();
+    let pb = dir.path().join("cluster.pb");
+    std::fs::write(
+        &pb,
+        readme_block("### 5. cluster.pb, the same on both nodes"),
+    )
+    .unwrap();
+
     let outcome = check(conf.to_str().unwrap(), pb.to_str().unwrap());
     assert_eq!(outcome.status, 0, "{}", outcome.stderr);
     assert!(
-        outcome.stdout.contains(
-            "seesaw.cfg:77:7: warning: [extra_service_anycast] lists 192.168.255.10, the VIP of vserver 'web@example' in "
-        ),
+        outcome.stdout.contains("Warnings: none"),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome
+            .stdout
+            .contains("Config servers:  none (reloads read cluster.pb)"),
         "{}",
         outcome.stdout
     );
