@@ -728,10 +728,7 @@ impl Reader {
     /// `ranges`. Only the section's own options count. Seesaw also tries to
     /// read every option of `default` here and exits because goconf cannot
     /// return them, which is not copied.
-    fn service_anycast(
-        &mut self,
-        ranges: &AnycastRanges,
-    ) -> Checked<ServiceAnycast> {
+    fn service_anycast(&mut self, ranges: &AnycastRanges) -> Checked<ServiceAnycast> {
         let mut listed = ServiceAnycast::default();
         let keys: Vec<String> = match self.findings.conf.section("extra_service_anycast") {
             Some(section) => section.entries().iter().map(|e| e.key.clone()).collect(),
