@@ -27,6 +27,11 @@ struct Flags {
     #[arg(long = "peer_conf", default_value = "")]
     peer_conf: String,
 
+    /// With -check, exit 2 when the files are valid but have warnings
+    /// (a misspelt option, say), for scripts that test the exit status.
+    #[arg(long = "strict", num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    strict: GoBool,
+
     /// Node configuration file (INI).
     #[arg(long = "conf", default_value = "/etc/seesaw/seesaw.cfg")]
     conf: String,
@@ -103,8 +108,9 @@ async fn serve(flags: &Flags) -> Result<(), String> {
 }
 
 /// Runs the offline check: the summary goes to standard output, or the
-/// findings to standard error, one per line. Returns the exit status: 0 when the files
-/// are valid, 1 otherwise.
+/// findings to standard error, one per line. Returns the exit status: 0
+/// when the files are valid, 1 otherwise, and 2 with -strict when valid
+/// files have warnings.
 fn run_check(flags: &Flags) -> i32 {
     let request = CheckRequest {
         node_config: flags.conf.clone().into(),
@@ -117,6 +123,11 @@ fn run_check(flags: &Flags) -> i32 {
     // goes to standard error.
     if let Some(summary) = &report.summary {
         print!("{summary}");
+        let warnings = report.diagnostics.len();
+        if flags.strict.0 && warnings > 0 {
+            eprintln!("seesaw_engine: -strict: the configuration has {warnings} warning(s)");
+            return 2;
+        }
         return 0;
     }
     for diagnostic in &report.diagnostics {

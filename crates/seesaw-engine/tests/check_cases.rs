@@ -618,3 +618,48 @@ fn readme_samples_pass_check() {
         outcome.stdout
     );
 }
+
+#[test]
+fn strict_fails_on_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("seesaw.cfg");
+    let text = std::fs::read_to_string(ini("gke-manual-seesaw.cfg")).unwrap();
+    std::fs::write(&conf, text.replacen("[interface]", "[interfaces]", 1)).unwrap();
+    let args = |strict: &str| {
+        let mut args = vec![
+            format!("-conf={}", conf.display()),
+            format!("-cluster={}", cluster("gke-manual.pb")),
+        ];
+        if !strict.is_empty() {
+            args.push(strict.to_string());
+        }
+        args
+    };
+
+    // The misspelt section is only a warning without -strict.
+    let outcome = run_check(&args(""));
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+    assert!(
+        outcome.stdout.contains("[interfaces]"),
+        "{}",
+        outcome.stdout
+    );
+
+    let outcome = run_check(&args("-strict"));
+    assert_eq!(outcome.status, 2, "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .contains("seesaw_engine: -strict: the configuration has 1 warning(s)"),
+        "{}",
+        outcome.stderr
+    );
+
+    // Without warnings, -strict passes.
+    let outcome = run_check(&[
+        format!("-conf={}", ini("gke-manual-seesaw.cfg")),
+        format!("-cluster={}", cluster("gke-manual.pb")),
+        "-strict".to_string(),
+    ]);
+    assert_eq!(outcome.status, 0, "{}", outcome.stderr);
+}
