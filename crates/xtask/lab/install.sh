@@ -161,6 +161,11 @@ ip netns exec "$node" unshare --mount --propagation private bash -c '
 disown
 wait_for 30 "the mount namespace" test -s "$lab/machine.pid.new"
 mv "$lab/machine.pid.new" "$lab/machine.pid"
+# The lab runs its scenarios one after another in one VM, and the pair
+# scenarios leave /etc/seesaw and /var/log/seesaw behind in the guest's
+# shared /etc and /var, empty, as the mount points of their nodes. They are
+# no part of a fresh machine. rmdir removes them only while they are empty.
+for path in /etc/seesaw /var/log/seesaw; do inside rmdir "$path" 2>/dev/null || true; done
 for path in /usr/local/seesaw /usr/bin/seesaw /etc/seesaw /var/log/seesaw; do
   if inside test -e "$path"; then fail "$path exists before the installation"; fi
 done
