@@ -26,6 +26,13 @@ fn fixture(kind: &str, name: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Returns `relative`, a path in the repository, such as `etc`.
+fn repo_path(relative: &str) -> PathBuf {
+    [env!("CARGO_MANIFEST_DIR"), "..", "..", relative]
+        .iter()
+        .collect()
+}
+
 fn ini(name: &str) -> String {
     fixture("ini", name)
 }
@@ -400,9 +407,7 @@ fn missing_files_are_named() {
 
 #[test]
 fn example_files_pass() {
-    let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
-        .iter()
-        .collect();
+    let etc = repo_path("etc");
     let outcome = check(
         etc.join("seesaw.cfg.example").to_str().unwrap(),
         etc.join("cluster.pb.example").to_str().unwrap(),
@@ -513,9 +518,7 @@ fn peer_anycast_enabled_must_match() {
 
 #[test]
 fn anycast_disabled_with_bgp_peers_warns() {
-    let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
-        .iter()
-        .collect();
+    let etc = repo_path("etc");
     let example = std::fs::read_to_string(etc.join("seesaw.cfg.example")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("seesaw.cfg");
@@ -546,9 +549,7 @@ fn anycast_disabled_with_bgp_peers_warns() {
 
 #[test]
 fn service_anycast_at_vserver_vip_warns() {
-    let etc: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "etc"]
-        .iter()
-        .collect();
+    let etc = repo_path("etc");
     let dir = tempfile::tempdir().unwrap();
     let example = std::fs::read_to_string(etc.join("seesaw.cfg.example")).unwrap();
     let listed = example.replacen("#dns_v4 = 192.168.255.53", "web = 192.168.255.10", 1);
@@ -580,9 +581,7 @@ fn service_anycast_at_vserver_vip_warns() {
 
 /// Returns the first fenced block after `heading` in README.md.
 fn readme_block(heading: &str) -> String {
-    let readme: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "README.md"]
-        .iter()
-        .collect();
+    let readme = repo_path("README.md");
     let text = std::fs::read_to_string(readme).unwrap();
     let section = &text[text.find(heading).expect("the README has the heading")..];
     let start = section.find("```").expect("a fenced block follows");

@@ -23,7 +23,7 @@ fn fuzz_dir() -> PathBuf {
 
 /// Returns the files of fuzz/corpus/decode and fuzz/regressions/decode.
 fn committed_inputs() -> Vec<PathBuf> {
-    // A directory that does not exist holds no inputs.
+    // A missing directory contributes no inputs.
     let mut files: Vec<PathBuf> = ["corpus", "regressions"]
         .iter()
         .filter_map(|kind| std::fs::read_dir(fuzz_dir().join(kind).join("decode")).ok())

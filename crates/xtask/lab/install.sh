@@ -146,7 +146,7 @@ ip -n "$node" addr add "$node_ip/25" dev ens192
 ip -n "$node" route add default via "$net.129"
 
 step "a fresh machine: writable overlays over /usr, /etc and /var in a private mount namespace"
-# The process that holds the namespaces sleeps until cleanup kills it.
+# The process that keeps the namespaces open sleeps until cleanup kills it.
 ip netns exec "$node" unshare --mount --propagation private bash -c '
   set -e
   for dir in usr etc var; do

@@ -41,7 +41,7 @@ usage() { sed -n '6,10s/^# \{0,1\}//p' "$SELF" >&2; exit 2; }
 
 # need_pkg COMMAND PACKAGE: install PACKAGE with apt-get unless COMMAND exists.
 # A COMMAND given as an absolute path must exist at that path, because the
-# guest sees only the host's /usr, not the host's $PATH (a python3 of pyenv,
+# guest mounts only the host's /usr, not the host's $PATH (a python3 of pyenv,
 # for example).
 need_pkg() {
   case $1 in

@@ -6,6 +6,7 @@
 //! [`check_glibc`] then confirms that no symbol needs a newer glibc.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -33,6 +34,31 @@ pub fn run() -> Result<i32> {
         glibc::BASELINE
     );
     Ok(0)
+}
+
+/// Tells whether `cargo zigbuild` can run: cargo-zigbuild is installed and
+/// finds Zig. cargo-zigbuild 0.24 runs `python3 -m ziglang` (or
+/// `$CARGO_ZIGBUILD_PYTHON_PATH`), else `zig` (or `$CARGO_ZIGBUILD_ZIG_PATH`).
+pub fn zigbuild_works() -> bool {
+    let succeeds = |command: &mut Command| {
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    let program = |variable: &str, default: &str| {
+        std::env::var_os(variable)
+            .filter(|value| !value.is_empty())
+            .unwrap_or_else(|| default.into())
+    };
+    if !succeeds(workspace::cargo().args(["zigbuild", "--help"])) {
+        return false;
+    }
+    let python = program("CARGO_ZIGBUILD_PYTHON_PATH", "python3");
+    let zig = program("CARGO_ZIGBUILD_ZIG_PATH", "zig");
+    succeeds(Command::new(python).args(["-m", "ziglang", "version"]))
+        || succeeds(Command::new(zig).arg("version"))
 }
 
 /// Builds the seven binaries for [`TARGET`] and returns their directory.

@@ -6,7 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -36,7 +36,7 @@ impl Sample {
 /// installed (CI builds it first, so this costs nothing there), else a
 /// plain release build.
 pub fn build_release(root: &Path) -> Result<PathBuf> {
-    if zigbuild_works() {
+    if crate::release::zigbuild_works() {
         return crate::release::build(&workspace::Workspace::load()?);
     }
     let mut build = workspace::cargo();
@@ -51,31 +51,6 @@ pub fn build_release(root: &Path) -> Result<PathBuf> {
         bail!("cargo build failed with {status}");
     }
     Ok(root.join("target/release"))
-}
-
-/// Tells whether `cargo zigbuild` can run: cargo-zigbuild is installed and
-/// finds Zig. cargo-zigbuild 0.24 runs `python3 -m ziglang` (or
-/// `$CARGO_ZIGBUILD_PYTHON_PATH`), else `zig` (or `$CARGO_ZIGBUILD_ZIG_PATH`).
-fn zigbuild_works() -> bool {
-    let succeeds = |command: &mut Command| {
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    let program = |variable: &str, default: &str| {
-        std::env::var_os(variable)
-            .filter(|value| !value.is_empty())
-            .unwrap_or_else(|| default.into())
-    };
-    if !succeeds(workspace::cargo().args(["zigbuild", "--help"])) {
-        return false;
-    }
-    let python = program("CARGO_ZIGBUILD_PYTHON_PATH", "python3");
-    let zig = program("CARGO_ZIGBUILD_ZIG_PATH", "zig");
-    succeeds(Command::new(python).args(["-m", "ziglang", "version"]))
-        || succeeds(Command::new(zig).arg("version"))
 }
 
 /// Returns the command that runs the pair scenario in the kernel lab;

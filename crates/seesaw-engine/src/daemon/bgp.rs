@@ -159,19 +159,13 @@ impl BgpTask {
     /// from those it got last, and removes them when the config no longer
     /// sets any, or sets none at the start of this run.
     async fn apply_peers<N: Ncc>(&mut self, ncc: &N, core: &Mutex<Core>) {
-        let (desired, removal) = {
+        let (desired, asns) = {
             let core = core.lock().expect("engine state poisoned");
             let Some(cluster) = core.cluster.as_deref() else {
                 return;
             };
-            let removal = BgpPeers {
-                local_asn: cluster.bgp_local_asn,
-                remote_asn: cluster.bgp_remote_asn,
-                peers: BTreeSet::new(),
-                router_id: self.node.node_ipv4,
-                anycast_ranges: self.node.anycast_ranges,
-            };
-            (bgp_peers(&self.node, cluster), removal)
+            let asns = (cluster.bgp_local_asn, cluster.bgp_remote_asn);
+            (bgp_peers(&self.node, cluster), asns)
         };
         let request = match (&desired, &self.applied) {
             (Some(desired), applied) if applied.as_ref() != Some(desired) => desired.clone(),
@@ -179,7 +173,13 @@ impl BgpTask {
                 peers: BTreeSet::new(),
                 ..applied.clone()
             },
-            (None, None) if !self.synced => removal,
+            (None, None) if !self.synced => BgpPeers {
+                local_asn: asns.0,
+                remote_asn: asns.1,
+                peers: BTreeSet::new(),
+                router_id: self.node.node_ipv4,
+                anycast_ranges: self.node.anycast_ranges,
+            },
             _ => return,
         };
 
